@@ -1,0 +1,375 @@
+-- Migration 0001: the initial schema. Later changes go in new files; never edit an applied one.
+--
+-- Conventions: snake_case; uuid keys for things operators name in the API, bigint identities for
+-- high-volume append-only rows; every timestamp is timestamptz; state machines are enums; anything a
+-- tenant types that later reaches Lua, SMTP or DNS is constrained here too, as a second line of defence
+-- behind the API's validation.
+-- No object is schema-qualified, so the same DDL can be applied inside any schema on the search_path.
+
+-- ---------------------------------------------------------------------------------------------------
+-- Types
+-- ---------------------------------------------------------------------------------------------------
+CREATE TYPE token_scope AS ENUM ('read', 'write', 'admin');
+CREATE TYPE tenant_status AS ENUM ('active', 'suspended');
+CREATE TYPE verification_state AS ENUM ('pending', 'verified', 'failed');
+CREATE TYPE dkim_algorithm AS ENUM ('rsa-sha256', 'ed25519-sha256');
+CREATE TYPE ip_state AS ENUM ('warming', 'active', 'quarantined', 'retired');
+CREATE TYPE pool_tier AS ENUM ('premium', 'standard', 'rehabilitation', 'quarantine');
+CREATE TYPE placement_origin AS ENUM ('engine', 'operator');
+CREATE TYPE lane AS ENUM ('external', 'warming');
+CREATE TYPE delivery_outcome AS ENUM (
+  'received', 'delivered', 'hard_bounce', 'soft_bounce', 'complaint', 'expired', 'rejected', 'other'
+);
+CREATE TYPE engagement_kind AS ENUM ('open', 'click', 'reply', 'not_spam');
+CREATE TYPE suppression_reason AS ENUM ('hard_bounce', 'complaint', 'unsubscribe', 'manual', 'import');
+CREATE TYPE mailbox_provider AS ENUM ('gmail', 'microsoft', 'yahoo', 'other');
+CREATE TYPE warming_member_kind AS ENUM ('peer', 'golden_seed');
+CREATE TYPE warming_member_state AS ENUM ('active', 'paused', 'isolated', 'retired');
+CREATE TYPE audit_actor AS ENUM ('operator', 'tenant', 'node', 'system');
+
+-- A DNS host name: labels of letters, digits and hyphens, lower case, at most 253 characters.
+CREATE DOMAIN hostname AS text
+  CHECK (length(VALUE) <= 253
+         AND VALUE ~ '^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$');
+
+-- Short identifiers that reach generated Lua as table keys and KumoMTA queue names: no '@', ':', '!',
+-- quotes or white space (KumoMTA queue-name rules), so they never need escaping in the first place.
+CREATE DOMAIN slug AS text
+  CHECK (VALUE ~ '^[a-z0-9][a-z0-9_-]{0,62}$');
+
+CREATE DOMAIN usd_per_month AS numeric(10, 2)
+  CHECK (VALUE >= 0 AND VALUE <= 100000);
+
+-- ---------------------------------------------------------------------------------------------------
+-- Operators and API tokens
+-- ---------------------------------------------------------------------------------------------------
+CREATE TABLE operators (
+  id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  email       text NOT NULL UNIQUE CHECK (email = lower(email) AND email ~ '^[^@\s]+@[^@\s]+$'),
+  name        text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  disabled_at timestamptz
+);
+
+CREATE TABLE tenants (
+  id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  slug                slug NOT NULL UNIQUE,
+  display_name        text NOT NULL CHECK (length(display_name) BETWEEN 1 AND 200),
+  -- stable public name for leaderboards, derived with a keyed hash so it reveals nothing
+  pseudonym           text NOT NULL UNIQUE CHECK (pseudonym ~ '^Sender_[0-9]{4,8}$'),
+  status              tenant_status NOT NULL DEFAULT 'active',
+  leaderboard_opt_out boolean NOT NULL DEFAULT false,
+  created_at          timestamptz NOT NULL DEFAULT now(),
+  updated_at          timestamptz NOT NULL DEFAULT now()
+);
+
+-- Token secrets are 256-bit random strings, so a plain SHA-256 is enough to make a stolen table useless;
+-- a slow KDF would only slow every API request down.
+CREATE TABLE api_tokens (
+  id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  -- exactly one owner: an operator, or a tenant (tenant tokens are read-only and see only that tenant)
+  operator_id  uuid REFERENCES operators (id) ON DELETE CASCADE,
+  tenant_id    uuid REFERENCES tenants (id) ON DELETE CASCADE,
+  name         text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+  prefix       text NOT NULL CHECK (prefix ~ '^[a-z]+_[A-Za-z0-9]{6}$'),
+  token_sha256 bytea NOT NULL UNIQUE CHECK (length(token_sha256) = 32),
+  scopes       token_scope[] NOT NULL CHECK (cardinality(scopes) >= 1),
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  expires_at   timestamptz,
+  last_used_at timestamptz,
+  revoked_at   timestamptz,
+  CHECK ((operator_id IS NULL) <> (tenant_id IS NULL)),
+  CHECK (tenant_id IS NULL OR scopes = ARRAY['read']::token_scope[]),
+  CHECK (expires_at IS NULL OR expires_at > created_at)
+);
+CREATE INDEX api_tokens_operator_idx ON api_tokens (operator_id) WHERE operator_id IS NOT NULL;
+CREATE INDEX api_tokens_tenant_idx ON api_tokens (tenant_id) WHERE tenant_id IS NOT NULL;
+
+-- ---------------------------------------------------------------------------------------------------
+-- Tenants: SMTP credentials, sending domains, mailboxes
+-- ---------------------------------------------------------------------------------------------------
+CREATE TABLE smtp_credentials (
+  id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  tenant_id     uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  username      text NOT NULL UNIQUE CHECK (username ~ '^[A-Za-z0-9._@+-]{3,128}$'),
+  -- scrypt, PHC-style: scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt b64>$<hash b64>
+  password_hash text NOT NULL CHECK (password_hash LIKE 'scrypt$%'),
+  description   text NOT NULL DEFAULT '' CHECK (length(description) <= 200),
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  last_used_at  timestamptz,
+  revoked_at    timestamptz
+);
+CREATE INDEX smtp_credentials_tenant_idx ON smtp_credentials (tenant_id);
+
+CREATE TABLE sending_domains (
+  id                     uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  tenant_id              uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  -- a domain sends for one tenant only; otherwise one tenant could sign as another
+  domain                 hostname NOT NULL UNIQUE,
+  dkim_selector          text NOT NULL CHECK (dkim_selector ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
+  dkim_algorithm         dkim_algorithm NOT NULL DEFAULT 'rsa-sha256',
+  dkim_public_key        text NOT NULL CHECK (dkim_public_key ~ '^[A-Za-z0-9+/]+=*$'),
+  -- AES-256-GCM under the master key named by dkim_key_id (see control-plane/src/adapters/crypto)
+  dkim_private_key_enc   bytea NOT NULL,
+  dkim_key_id            text NOT NULL CHECK (dkim_key_id ~ '^[A-Za-z0-9_-]{1,32}$'),
+  spf_state              verification_state NOT NULL DEFAULT 'pending',
+  dkim_state             verification_state NOT NULL DEFAULT 'pending',
+  dmarc_state            verification_state NOT NULL DEFAULT 'pending',
+  verified_at            timestamptz,
+  created_at             timestamptz NOT NULL DEFAULT now(),
+  updated_at             timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (tenant_id, id),
+  CHECK ((verified_at IS NOT NULL) = (spf_state = 'verified' AND dkim_state = 'verified' AND dmarc_state = 'verified'))
+);
+CREATE INDEX sending_domains_key_id_idx ON sending_domains (dkim_key_id);
+
+CREATE TABLE mailboxes (
+  id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  tenant_id    uuid NOT NULL,
+  domain_id    uuid NOT NULL,
+  local_part   text NOT NULL CHECK (local_part ~ '^[A-Za-z0-9!#$%&''*+/=?^_`{|}~.-]{1,64}$'),
+  display_name text NOT NULL DEFAULT '' CHECK (length(display_name) <= 200),
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  -- the composite key makes a mailbox on another tenant's domain impossible
+  FOREIGN KEY (tenant_id, domain_id) REFERENCES sending_domains (tenant_id, id) ON DELETE CASCADE,
+  UNIQUE (domain_id, local_part)
+);
+CREATE INDEX mailboxes_tenant_idx ON mailboxes (tenant_id);
+
+-- ---------------------------------------------------------------------------------------------------
+-- KumoMTA fleet: nodes, IP addresses, pools, placements
+-- ---------------------------------------------------------------------------------------------------
+CREATE TABLE nodes (
+  id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  name               slug NOT NULL UNIQUE,
+  provider           text NOT NULL DEFAULT 'hetzner' CHECK (provider ~ '^[a-z0-9-]{1,40}$'),
+  region             text NOT NULL CHECK (region ~ '^[a-z0-9-]{1,40}$'),
+  public_address     inet NOT NULL UNIQUE,
+  -- kumod's HTTP listener, for bump-config-epoch after a publish
+  admin_url          text CHECK (admin_url ~ '^https?://[^\s]+$'),
+  token_sha256       bytea NOT NULL UNIQUE CHECK (length(token_sha256) = 32),
+  token_prefix       text NOT NULL CHECK (token_prefix ~ '^node_[A-Za-z0-9]{6}$'),
+  monthly_cost_usd   usd_per_month,           -- NULL: the settings baseline (VPS)
+  last_seen_at       timestamptz,
+  applied_policy_version_id bigint,           -- FK added below, after policy_versions
+  created_at         timestamptz NOT NULL DEFAULT now(),
+  updated_at         timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE ip_addresses (
+  id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  address          inet NOT NULL UNIQUE CHECK (masklen(address) = CASE WHEN family(address) = 4 THEN 32 ELSE 128 END),
+  -- on Hetzner an IP is routed to one server; moving it is a new row's worth of reputation anyway
+  node_id          uuid NOT NULL REFERENCES nodes (id) ON DELETE RESTRICT,
+  state            ip_state NOT NULL DEFAULT 'warming',
+  warmup_day       integer NOT NULL DEFAULT 0 CHECK (warmup_day BETWEEN 0 AND 365),
+  rdns_name        hostname NOT NULL,
+  monthly_cost_usd usd_per_month,             -- NULL: the settings baseline (IP)
+  state_changed_at timestamptz NOT NULL DEFAULT now(),
+  last_sent_at     timestamptz,
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  updated_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ip_addresses_node_idx ON ip_addresses (node_id);
+
+CREATE TABLE ip_pools (
+  id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  name        slug NOT NULL UNIQUE,
+  tier        pool_tier NOT NULL,
+  description text NOT NULL DEFAULT '' CHECK (length(description) <= 500),
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE ip_pool_members (
+  pool_id  uuid NOT NULL REFERENCES ip_pools (id) ON DELETE CASCADE,
+  -- one pool per IP: an IP shared between tiers would carry a bad tier's reputation into a good one
+  ip_id    uuid NOT NULL UNIQUE REFERENCES ip_addresses (id) ON DELETE CASCADE,
+  weight   integer NOT NULL DEFAULT 100 CHECK (weight BETWEEN 1 AND 10000),
+  added_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (pool_id, ip_id)
+);
+
+CREATE TABLE tenant_placements (
+  id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  tenant_id           uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  pool_id             uuid NOT NULL REFERENCES ip_pools (id) ON DELETE RESTRICT,
+  tier                pool_tier NOT NULL,
+  origin              placement_origin NOT NULL,
+  reason              text NOT NULL CHECK (length(reason) BETWEEN 1 AND 1000),
+  inputs              jsonb NOT NULL DEFAULT '{}'::jsonb,
+  placed_at           timestamptz NOT NULL DEFAULT now(),
+  superseded_at       timestamptz,
+  override_expires_at timestamptz,
+  CHECK (superseded_at IS NULL OR superseded_at >= placed_at),
+  CHECK (override_expires_at IS NULL OR (origin = 'operator' AND override_expires_at > placed_at))
+);
+-- the current placement is the one not yet superseded; at most one per tenant
+CREATE UNIQUE INDEX tenant_placements_current_idx ON tenant_placements (tenant_id) WHERE superseded_at IS NULL;
+CREATE INDEX tenant_placements_history_idx ON tenant_placements (tenant_id, placed_at DESC);
+
+-- ---------------------------------------------------------------------------------------------------
+-- Events, rollups and trust scores
+-- ---------------------------------------------------------------------------------------------------
+CREATE TABLE delivery_events (
+  id                    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  -- idempotency: the same KumoMTA record (or DSN/ARF report) posted twice is stored once
+  source_id             text NOT NULL UNIQUE CHECK (length(source_id) BETWEEN 1 AND 300),
+  node_id               uuid REFERENCES nodes (id) ON DELETE SET NULL,
+  tenant_id             uuid REFERENCES tenants (id) ON DELETE CASCADE,
+  lane                  lane NOT NULL DEFAULT 'external',
+  record_type           text NOT NULL CHECK (record_type ~ '^[A-Za-z]{1,40}$'),
+  outcome               delivery_outcome NOT NULL,
+  message_id            text CHECK (length(message_id) <= 300),
+  sender                text CHECK (length(sender) <= 320),
+  recipient             text CHECK (length(recipient) <= 320),
+  recipient_domain      text CHECK (length(recipient_domain) <= 253),
+  egress_pool           text CHECK (length(egress_pool) <= 100),
+  egress_source         text CHECK (length(egress_source) <= 100),
+  response_code         integer CHECK (response_code BETWEEN 0 AND 999),
+  enhanced_code         text CHECK (enhanced_code ~ '^[245]\.[0-9]{1,3}\.[0-9]{1,3}$'),
+  response_text         text CHECK (length(response_text) <= 2000),
+  bounce_classification text CHECK (length(bounce_classification) <= 100),
+  occurred_at           timestamptz NOT NULL,
+  ingested_at           timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX delivery_events_tenant_time_idx ON delivery_events (tenant_id, occurred_at);
+CREATE INDEX delivery_events_recipient_idx ON delivery_events (tenant_id, recipient, occurred_at);
+
+CREATE TABLE engagement_events (
+  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  source_id   text NOT NULL UNIQUE CHECK (length(source_id) BETWEEN 1 AND 300),
+  tenant_id   uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  lane        lane NOT NULL DEFAULT 'external',
+  kind        engagement_kind NOT NULL,
+  message_id  text CHECK (length(message_id) <= 300),
+  recipient   text CHECK (length(recipient) <= 320),
+  -- golden seeds weigh more than ordinary peers
+  weight      numeric(6, 3) NOT NULL DEFAULT 1 CHECK (weight > 0 AND weight <= 100),
+  occurred_at timestamptz NOT NULL,
+  ingested_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX engagement_events_tenant_time_idx ON engagement_events (tenant_id, occurred_at);
+
+CREATE TABLE tenant_daily_metrics (
+  tenant_id    uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  day          date NOT NULL,
+  lane         lane NOT NULL,
+  sent         bigint NOT NULL DEFAULT 0 CHECK (sent >= 0),
+  delivered    bigint NOT NULL DEFAULT 0 CHECK (delivered >= 0),
+  hard_bounces bigint NOT NULL DEFAULT 0 CHECK (hard_bounces >= 0),
+  soft_bounces bigint NOT NULL DEFAULT 0 CHECK (soft_bounces >= 0),
+  complaints   bigint NOT NULL DEFAULT 0 CHECK (complaints >= 0),
+  opens        bigint NOT NULL DEFAULT 0 CHECK (opens >= 0),
+  clicks       bigint NOT NULL DEFAULT 0 CHECK (clicks >= 0),
+  replies      bigint NOT NULL DEFAULT 0 CHECK (replies >= 0),
+  PRIMARY KEY (tenant_id, day, lane)
+);
+
+CREATE TABLE trust_score_snapshots (
+  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  tenant_id   uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  computed_at timestamptz NOT NULL DEFAULT now(),
+  score       numeric(5, 2) NOT NULL CHECK (score BETWEEN 0 AND 100),
+  -- each term's contribution, rates, sample sizes and thresholds, as computed
+  components  jsonb NOT NULL,
+  locked      boolean NOT NULL,
+  lock_reason text CHECK (length(lock_reason) <= 1000),
+  window_days integer NOT NULL CHECK (window_days BETWEEN 1 AND 365),
+  CHECK (NOT locked OR lock_reason IS NOT NULL)
+);
+CREATE INDEX trust_score_snapshots_tenant_idx ON trust_score_snapshots (tenant_id, computed_at DESC);
+
+-- ---------------------------------------------------------------------------------------------------
+-- Suppressions and the warming network
+-- ---------------------------------------------------------------------------------------------------
+CREATE TABLE suppressions (
+  id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  tenant_id  uuid REFERENCES tenants (id) ON DELETE CASCADE,   -- NULL: global
+  -- an address (user@example.com) or a whole domain (*@example.com)
+  pattern    text NOT NULL CHECK (pattern = lower(pattern) AND pattern ~ '^([^@\s*]+|\*)@[a-z0-9.-]+$' AND length(pattern) <= 320),
+  reason     suppression_reason NOT NULL,
+  note       text NOT NULL DEFAULT '' CHECK (length(note) <= 500),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz,
+  UNIQUE NULLS NOT DISTINCT (tenant_id, pattern)
+);
+
+CREATE TABLE warming_members (
+  id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  kind             warming_member_kind NOT NULL,
+  address          text NOT NULL UNIQUE CHECK (address = lower(address) AND address ~ '^[^@\s]+@[a-z0-9.-]+$'),
+  provider         mailbox_provider NOT NULL,
+  -- peers are tenant mailboxes; golden seeds belong to the platform
+  tenant_id        uuid REFERENCES tenants (id) ON DELETE CASCADE,
+  mailbox_id       uuid REFERENCES mailboxes (id) ON DELETE CASCADE,
+  weight           numeric(6, 3) NOT NULL DEFAULT 1 CHECK (weight > 0 AND weight <= 100),
+  monthly_cost_usd usd_per_month,
+  state            warming_member_state NOT NULL DEFAULT 'active',
+  joined_at        timestamptz NOT NULL DEFAULT now(),
+  CHECK ((kind = 'peer') = (tenant_id IS NOT NULL AND mailbox_id IS NOT NULL))
+);
+
+-- ---------------------------------------------------------------------------------------------------
+-- Policy versions
+-- ---------------------------------------------------------------------------------------------------
+CREATE TABLE policy_versions (
+  id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  node_id        uuid NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,
+  version        integer NOT NULL CHECK (version >= 1),
+  content_sha256 text NOT NULL CHECK (content_sha256 ~ '^[0-9a-f]{64}$'),
+  model_sha256   text NOT NULL CHECK (model_sha256 ~ '^[0-9a-f]{64}$'),
+  lua_text       text NOT NULL,
+  signature      text NOT NULL CHECK (signature ~ '^[A-Za-z0-9+/]+=*$'),
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  published_at   timestamptz,
+  rolled_back_at timestamptz,
+  UNIQUE (node_id, version),
+  CHECK (rolled_back_at IS NULL OR published_at IS NOT NULL)
+);
+
+ALTER TABLE nodes
+  ADD CONSTRAINT nodes_applied_policy_version_fk
+  FOREIGN KEY (applied_policy_version_id) REFERENCES policy_versions (id) ON DELETE SET NULL;
+
+-- ---------------------------------------------------------------------------------------------------
+-- Operator-owned settings and the audit log
+-- ---------------------------------------------------------------------------------------------------
+CREATE TABLE settings (
+  -- one row per section; the application validates each value against that section's schema
+  section    text PRIMARY KEY CHECK (section IN ('trust', 'placement', 'costs', 'ip_warmup', 'mailbox_warmup')),
+  value      jsonb NOT NULL CHECK (jsonb_typeof(value) = 'object'),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  updated_by uuid REFERENCES operators (id) ON DELETE SET NULL
+);
+
+CREATE TABLE audit_log (
+  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at          timestamptz NOT NULL DEFAULT now(),
+  actor_type  audit_actor NOT NULL,
+  actor_id    text CHECK (length(actor_id) <= 100),
+  action      text NOT NULL CHECK (action ~ '^[a-z_]+\.[a-z_.]+$'),
+  target_type text NOT NULL CHECK (target_type ~ '^[a-z_]+$'),
+  target_id   text CHECK (length(target_id) <= 100),
+  tenant_id   uuid,  -- no FK: the log outlives what it describes
+  request_id  text CHECK (length(request_id) <= 100),
+  -- before/after with secrets removed
+  details     jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+CREATE INDEX audit_log_target_idx ON audit_log (target_type, target_id);
+CREATE INDEX audit_log_tenant_idx ON audit_log (tenant_id) WHERE tenant_id IS NOT NULL;
+
+CREATE FUNCTION audit_log_is_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_log is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+
+CREATE TRIGGER audit_log_append_only
+  BEFORE UPDATE OR DELETE ON audit_log
+  FOR EACH ROW EXECUTE FUNCTION audit_log_is_append_only();
+
+CREATE TRIGGER audit_log_no_truncate
+  BEFORE TRUNCATE ON audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_is_append_only();

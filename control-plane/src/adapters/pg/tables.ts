@@ -1,0 +1,170 @@
+/**
+ * Row types for Kysely, mirroring schema.sql (snake_case, as in the database). Only the columns the
+ * application reads or writes are typed; `Generated` marks columns with database defaults.
+ */
+import type { ColumnType, Generated } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+/** pg returns numeric as string to keep precision; we convert at the edge */
+type Numeric = ColumnType<string, number | string, number | string>;
+type NullableNumeric = ColumnType<string | null, number | string | null | undefined, number | string | null>;
+type Json<T = unknown> = ColumnType<T, string, string>;
+
+export type TokenScope = 'read' | 'write' | 'admin';
+export type VerificationState = 'pending' | 'verified' | 'failed';
+export type IpStateColumn = 'warming' | 'active' | 'quarantined' | 'retired';
+export type PoolTier = 'premium' | 'standard' | 'rehabilitation' | 'quarantine';
+
+export interface OperatorsTable {
+  id: Generated<string>;
+  email: string;
+  name: string;
+  created_at: Generated<Date>;
+  disabled_at: NullableTimestamp;
+}
+
+export interface ApiTokensTable {
+  id: Generated<string>;
+  operator_id: string | null;
+  tenant_id: string | null;
+  name: string;
+  prefix: string;
+  token_sha256: Buffer;
+  scopes: ColumnType<TokenScope[], string, string>;
+  created_at: Generated<Date>;
+  expires_at: NullableTimestamp;
+  last_used_at: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+}
+
+export interface TenantsTable {
+  id: Generated<string>;
+  slug: string;
+  display_name: string;
+  pseudonym: string;
+  status: ColumnType<'active' | 'suspended', 'active' | 'suspended' | undefined>;
+  leaderboard_opt_out: ColumnType<boolean, boolean | undefined>;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+export interface SmtpCredentialsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  username: string;
+  password_hash: string;
+  description: ColumnType<string, string | undefined>;
+  created_at: Generated<Date>;
+  last_used_at: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+}
+
+export interface SendingDomainsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  domain: string;
+  dkim_selector: string;
+  dkim_algorithm: 'rsa-sha256' | 'ed25519-sha256';
+  dkim_public_key: string;
+  dkim_private_key_enc: Buffer;
+  dkim_key_id: string;
+  spf_state: ColumnType<VerificationState, VerificationState | undefined>;
+  dkim_state: ColumnType<VerificationState, VerificationState | undefined>;
+  dmarc_state: ColumnType<VerificationState, VerificationState | undefined>;
+  verified_at: NullableTimestamp;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+export interface MailboxesTable {
+  id: Generated<string>;
+  tenant_id: string;
+  domain_id: string;
+  local_part: string;
+  display_name: ColumnType<string, string | undefined>;
+  created_at: Generated<Date>;
+}
+
+export interface NodesTable {
+  id: Generated<string>;
+  name: string;
+  provider: ColumnType<string, string | undefined>;
+  region: string;
+  public_address: string;
+  admin_url: string | null;
+  token_sha256: Buffer;
+  token_prefix: string;
+  monthly_cost_usd: NullableNumeric;
+  last_seen_at: NullableTimestamp;
+  applied_policy_version_id: ColumnType<string | null, string | number | null | undefined>;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+export interface IpAddressesTable {
+  id: Generated<string>;
+  address: string;
+  node_id: string;
+  state: ColumnType<IpStateColumn, IpStateColumn | undefined>;
+  warmup_day: ColumnType<number, number | undefined>;
+  rdns_name: string;
+  monthly_cost_usd: NullableNumeric;
+  state_changed_at: Timestamp;
+  last_sent_at: NullableTimestamp;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+export interface IpPoolsTable {
+  id: Generated<string>;
+  name: string;
+  tier: PoolTier;
+  description: ColumnType<string, string | undefined>;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+export interface IpPoolMembersTable {
+  pool_id: string;
+  ip_id: string;
+  weight: number;
+  added_at: Generated<Date>;
+}
+
+export interface SettingsTable {
+  section: string;
+  value: Json<Record<string, unknown>>;
+  updated_at: Timestamp;
+  updated_by: string | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<string>;
+  at: Generated<Date>;
+  actor_type: 'operator' | 'tenant' | 'node' | 'system';
+  actor_id: string | null;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  tenant_id: string | null;
+  request_id: string | null;
+  details: Json<Record<string, unknown>>;
+}
+
+export interface Database {
+  operators: OperatorsTable;
+  api_tokens: ApiTokensTable;
+  tenants: TenantsTable;
+  smtp_credentials: SmtpCredentialsTable;
+  sending_domains: SendingDomainsTable;
+  mailboxes: MailboxesTable;
+  nodes: NodesTable;
+  ip_addresses: IpAddressesTable;
+  ip_pools: IpPoolsTable;
+  ip_pool_members: IpPoolMembersTable;
+  settings: SettingsTable;
+  audit_log: AuditLogTable;
+}
+
+export { type Numeric };

@@ -1,0 +1,139 @@
+/** KumoMTA nodes. The node token (shown once) authenticates policy pulls and log-hook posts. */
+import type { Selectable } from 'kysely';
+import type { AppContext } from '../context.js';
+import { inTransaction } from '../adapters/pg/database.js';
+import type { NodesTable } from '../adapters/pg/tables.js';
+import { issueToken, sha256 } from '../adapters/crypto/tokens.js';
+import { notFound } from '../domain/shared/errors.js';
+import type { Caller } from './actor.js';
+import { writeAudit } from './audit.js';
+import { afterCursor, sortKey, toPage, type Page } from './pagination.js';
+import { definedOnly } from './tenants.js';
+import { iso, isoOrNull, numOrNull } from './views.js';
+
+export interface NodeView {
+  id: string;
+  name: string;
+  provider: string;
+  region: string;
+  public_address: string;
+  admin_url: string | null;
+  token_prefix: string;
+  monthly_cost_usd: number | null;
+  last_seen_at: string | null;
+  applied_policy_version_id: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+type Row = Omit<Selectable<NodesTable>, 'token_sha256'>;
+const COLUMNS = ['id', 'name', 'provider', 'region', 'public_address', 'admin_url', 'token_prefix', 'monthly_cost_usd', 'last_seen_at', 'applied_policy_version_id', 'created_at', 'updated_at'] as const;
+
+const view = (r: Row): NodeView => ({
+  id: r.id,
+  name: r.name,
+  provider: r.provider,
+  region: r.region,
+  public_address: r.public_address,
+  admin_url: r.admin_url,
+  token_prefix: r.token_prefix,
+  monthly_cost_usd: numOrNull(r.monthly_cost_usd),
+  last_seen_at: isoOrNull(r.last_seen_at),
+  applied_policy_version_id: r.applied_policy_version_id === null ? null : String(r.applied_policy_version_id),
+  created_at: iso(r.created_at),
+  updated_at: iso(r.updated_at),
+});
+
+export interface CreateNodeInput {
+  name: string;
+  provider?: string | undefined;
+  region: string;
+  public_address: string;
+  admin_url?: string | null | undefined;
+  monthly_cost_usd?: number | null | undefined;
+}
+
+export async function createNode(ctx: AppContext, caller: Caller, input: CreateNodeInput): Promise<NodeView & { token: string }> {
+  const t = issueToken('node');
+  return inTransaction(ctx.db, async (tx) => {
+    const row = await tx
+      .insertInto('nodes')
+      .values({
+        name: input.name,
+        provider: input.provider,
+        region: input.region,
+        public_address: input.public_address,
+        admin_url: input.admin_url ?? null,
+        monthly_cost_usd: input.monthly_cost_usd ?? null,
+        token_sha256: t.sha256,
+        token_prefix: t.prefix,
+        created_at: ctx.now(),
+        updated_at: ctx.now(),
+      })
+      .returning(COLUMNS)
+      .executeTakeFirstOrThrow();
+    await writeAudit(tx, caller, { action: 'node.create', targetType: 'node', targetId: row.id, details: { after: view(row) } });
+    return { ...view(row), token: t.token };
+  });
+}
+
+export async function getNode(ctx: AppContext, id: string): Promise<NodeView> {
+  const row = await ctx.db.selectFrom('nodes').select(COLUMNS).where('id', '=', id).executeTakeFirst();
+  if (!row) throw notFound('node', id);
+  return view(row);
+}
+
+export async function listNodes(ctx: AppContext, q: { limit: number; cursor?: string | undefined }): Promise<Page<NodeView>> {
+  let query = ctx.db.selectFrom('nodes').select(COLUMNS).select(sortKey('nodes').as('_k'));
+  const after = afterCursor('nodes', q.cursor);
+  if (after) query = query.where(after);
+  const page = toPage(await query.orderBy('created_at').orderBy('id').limit(q.limit + 1).execute(), q.limit);
+  return { items: page.items.map(view), next_cursor: page.next_cursor };
+}
+
+export async function updateNode(
+  ctx: AppContext,
+  caller: Caller,
+  id: string,
+  patch: Partial<Pick<CreateNodeInput, 'provider' | 'region' | 'public_address' | 'admin_url' | 'monthly_cost_usd'>>,
+): Promise<NodeView> {
+  return inTransaction(ctx.db, async (tx) => {
+    const before = await tx.selectFrom('nodes').select(COLUMNS).where('id', '=', id).forUpdate().executeTakeFirst();
+    if (!before) throw notFound('node', id);
+    const row = await tx.updateTable('nodes').set({ ...definedOnly(patch), updated_at: ctx.now() }).where('id', '=', id).returning(COLUMNS).executeTakeFirstOrThrow();
+    await writeAudit(tx, caller, { action: 'node.update', targetType: 'node', targetId: id, details: { before: view(before), after: view(row) } });
+    return view(row);
+  });
+}
+
+/** A new token; the old one stops working at once (the node must be given the new one). */
+export async function rotateNodeToken(ctx: AppContext, caller: Caller, id: string): Promise<NodeView & { token: string }> {
+  const t = issueToken('node');
+  return inTransaction(ctx.db, async (tx) => {
+    const row = await tx
+      .updateTable('nodes')
+      .set({ token_sha256: t.sha256, token_prefix: t.prefix, updated_at: ctx.now() })
+      .where('id', '=', id)
+      .returning(COLUMNS)
+      .executeTakeFirst();
+    if (!row) throw notFound('node', id);
+    await writeAudit(tx, caller, { action: 'node.token_rotate', targetType: 'node', targetId: id, details: { after: { token_prefix: t.prefix } } });
+    return { ...view(row), token: t.token };
+  });
+}
+
+export async function deleteNode(ctx: AppContext, caller: Caller, id: string): Promise<void> {
+  await inTransaction(ctx.db, async (tx) => {
+    // ip_addresses.node_id is ON DELETE RESTRICT: a node with IPs answers 409 through translatePgError
+    const before = await tx.deleteFrom('nodes').where('id', '=', id).returning(COLUMNS).executeTakeFirst();
+    if (!before) throw notFound('node', id);
+    await writeAudit(tx, caller, { action: 'node.delete', targetType: 'node', targetId: id, details: { before: view(before) } });
+  });
+}
+
+/** The node behind a node token, or null. Used by the policy-pull and event-ingest endpoints. */
+export async function authenticateNode(ctx: AppContext, token: string): Promise<{ id: string; name: string } | null> {
+  if (!/^node_[0-9A-Za-z]{40}$/.test(token)) return null;
+  const row = await ctx.db.selectFrom('nodes').select(['id', 'name']).where('token_sha256', '=', sha256(token)).executeTakeFirst();
+  return row ?? null;
+}

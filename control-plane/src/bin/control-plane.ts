@@ -1,0 +1,54 @@
+/**
+ * The control plane process: runs the roles named in CP_ROLES (all of them by default) against the
+ * shared PostgreSQL and Redis. Every role is stateless, so operators scale out by running more.
+ */
+import { serve } from '@hono/node-server';
+import { createContext } from '../context.js';
+import { migrate } from '../adapters/pg/migrator.js';
+import { newApp } from '../http/app.js';
+import { bootstrapFirstOperator } from '../app/api-tokens.js';
+import { startJobRunner } from '../worker/job-runner.js';
+import { allJobs } from '../worker/jobs.js';
+import { loadConfigOrExit } from './load-config.js';
+
+const config = loadConfigOrExit();
+const ctx = await createContext(config);
+const log = ctx.log;
+const stops: (() => Promise<void>)[] = [];
+
+// replicas starting together are serialised by the migrator's advisory lock
+const report = await migrate(config.databaseUrl);
+log.info({ applied: report.applied, already: report.alreadyApplied.length }, 'schema is current');
+
+if (config.bootstrapTokenFile) {
+  const file = await bootstrapFirstOperator(ctx, config.bootstrapTokenFile).catch((e: Error) => {
+    log.warn({ err: { message: e.message } }, 'bootstrap operator not created (another replica may have done it)');
+    return null;
+  });
+  if (file) log.warn({ file }, 'no operator existed: created admin@localhost and wrote its admin token to this file');
+}
+
+if (config.roles.includes('api')) {
+  const app = newApp(ctx);
+  const server = serve({ fetch: app.fetch, hostname: config.http.host, port: config.http.port }, (info) => {
+    log.info({ role: 'api', address: info.address, port: info.port }, `admin API listening on http://${info.address}:${info.port}`);
+  });
+  stops.push(() => new Promise((resolve) => server.close(() => resolve())));
+}
+
+if (config.roles.includes('worker')) {
+  stops.push(startJobRunner(ctx, allJobs(config), config.worker.tickMs));
+  log.info({ role: 'worker' }, 'background jobs started');
+}
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    void Promise.allSettled(stops.map((s) => s()))
+      .then(() => ctx.close())
+      .finally(() => process.exit(0));
+  });
+}

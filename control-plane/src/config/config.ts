@@ -1,0 +1,196 @@
+/**
+ * Configuration, read from the environment once at start-up. `loadConfig` reports every problem at
+ * once instead of stopping at the first, so an operator fixes a deployment in one round. Every
+ * setting here is documented in the README's configuration table (a test keeps the two in step).
+ */
+import { err, ok, type Result } from '../domain/shared/result.js';
+
+export const ROLES = ['api', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface MasterKey {
+  id: string;
+  key: Buffer;
+}
+
+export interface Config {
+  databaseUrl: string;
+  databasePoolMax: number;
+  redisUrl: string;
+  roles: Role[];
+  http: { host: string; port: number; bodyLimitBytes: number };
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** first key encrypts; all of them decrypt, which is what makes rotation downtime-free */
+  masterKeys: MasterKey[];
+  pseudonymKey: Buffer;
+  dkim: { rsaBits: number; defaultSelector: string };
+  dns: { spfInclude: string | null; bounceMxHost: string | null; dmarcRua: string | null; dmarcPolicy: 'none' | 'quarantine' | 'reject' };
+  worker: { tickMs: number; rekeyBatchSize: number };
+  bootstrapTokenFile: string | null;
+}
+
+/** Names, defaults and descriptions of every setting: the single source for parsing, redaction and docs. */
+export const SETTINGS = {
+  DATABASE_URL: { secret: true, doc: 'PostgreSQL connection URL. Started privately by scripts/run.sh when unset.' },
+  CP_DB_POOL_MAX: { secret: false, doc: 'Maximum PostgreSQL connections per process.', default: '10' },
+  REDIS_URL: { secret: true, doc: 'Redis connection URL (the Redis the KumoMTA nodes share for throttles). Started privately by scripts/run.sh when unset.' },
+  CP_ROLES: { secret: false, doc: 'Comma-separated roles this process runs: `api` (admin API, policy and event endpoints), `worker` (background jobs).', default: 'api,worker' },
+  CP_HTTP_HOST: { secret: false, doc: 'Address the HTTP API listens on.', default: '127.0.0.1' },
+  CP_HTTP_PORT: { secret: false, doc: 'Port the HTTP API listens on (0 picks a free one).', default: '8080' },
+  CP_HTTP_BODY_LIMIT_BYTES: { secret: false, doc: 'Largest request body accepted, in bytes.', default: '10485760' },
+  CP_LOG_LEVEL: { secret: false, doc: 'pino log level: fatal, error, warn, info, debug, trace or silent.', default: 'info' },
+  CP_MASTER_KEYS: { secret: true, doc: 'Comma-separated `id:base64` AES-256 keys (32 bytes each) for secrets at rest. The first encrypts; all decrypt. Rotate by putting a new key first; the worker re-encrypts.' },
+  CP_PSEUDONYM_KEY: { secret: true, doc: 'Secret (at least 32 characters) for the keyed hash that derives tenants\' public pseudonyms.' },
+  CP_DKIM_RSA_BITS: { secret: false, doc: 'RSA modulus size of generated DKIM keys (1024, 2048 or 4096).', default: '2048' },
+  CP_DKIM_DEFAULT_SELECTOR: { secret: false, doc: 'DKIM selector used when a domain is created without one.', default: 'kcp1' },
+  CP_SPF_INCLUDE: { secret: false, doc: 'Host to `include:` in tenants\' SPF records. When unset, SPF lists the fleet\'s non-retired IPs.', default: '' },
+  CP_BOUNCE_MX_HOST: { secret: false, doc: 'Host of the inbound bounce/feedback listener. When set, domains get an MX record for their `bounces.` return-path subdomain.', default: '' },
+  CP_DMARC_RUA: { secret: false, doc: 'Address for DMARC aggregate reports in generated DMARC records (mailto: is added).', default: '' },
+  CP_DMARC_POLICY: { secret: false, doc: 'DMARC policy in generated records: none, quarantine or reject.', default: 'none' },
+  CP_WORKER_TICK_MS: { secret: false, doc: 'How often the worker looks for due jobs, in milliseconds.', default: '5000' },
+  CP_REKEY_BATCH_SIZE: { secret: false, doc: 'DKIM keys re-encrypted per worker tick after a master-key rotation.', default: '200' },
+  CP_BOOTSTRAP_TOKEN_FILE: { secret: false, doc: 'When no operator exists yet, create one and write its admin token to this file (mode 0600). Empty disables.', default: '' },
+} as const satisfies Record<string, { secret: boolean; doc: string; default?: string }>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env): Result<Config, string[]> {
+  const problems: string[] = [];
+  const raw = (name: SettingName): string => {
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    const spec = SETTINGS[name] as { default?: string };
+    return spec.default ?? '';
+  };
+  const required = (name: SettingName): string => {
+    const v = raw(name);
+    if (v === '') problems.push(`${name} is required`);
+    return v;
+  };
+  const integer = (name: SettingName, min: number, max: number): number => {
+    const v = raw(name);
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v) || n < min || n > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
+      return min;
+    }
+    return n;
+  };
+  const url = (name: SettingName, protocols: string[]): string => {
+    const v = required(name);
+    if (v === '') return v;
+    try {
+      const u = new URL(v);
+      if (!protocols.includes(u.protocol)) problems.push(`${name} must use ${protocols.join(' or ')}`);
+    } catch {
+      problems.push(`${name} is not a valid URL`);
+    }
+    return v;
+  };
+  const optionalHost = (name: SettingName): string | null => {
+    const v = raw(name);
+    if (v === '') return null;
+    if (!/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(v)) problems.push(`${name} must be a lower-case host name`);
+    return v;
+  };
+
+  const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:']);
+  const redisUrl = url('REDIS_URL', ['redis:', 'rediss:']);
+
+  const roles = raw('CP_ROLES').split(',').map((r) => r.trim()).filter(Boolean);
+  for (const r of roles) if (!(ROLES as readonly string[]).includes(r)) problems.push(`CP_ROLES: unknown role ${JSON.stringify(r)} (known: ${ROLES.join(', ')})`);
+  if (roles.length === 0) problems.push('CP_ROLES must name at least one role');
+
+  const logLevel = raw('CP_LOG_LEVEL');
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  if (!levels.includes(logLevel)) problems.push(`CP_LOG_LEVEL must be one of ${levels.join(', ')}`);
+
+  const masterKeys: MasterKey[] = [];
+  const mk = required('CP_MASTER_KEYS');
+  if (mk !== '') {
+    const seen = new Set<string>();
+    for (const [i, part] of mk.split(',').entries()) {
+      const m = /^([A-Za-z0-9_-]{1,32}):([A-Za-z0-9+/]+=*)$/.exec(part.trim());
+      if (!m) {
+        problems.push(`CP_MASTER_KEYS entry ${i + 1} must look like id:base64`);
+        continue;
+      }
+      const key = Buffer.from(m[2]!, 'base64');
+      if (key.length !== 32) problems.push(`CP_MASTER_KEYS entry ${i + 1} (${m[1]}) must decode to 32 bytes, not ${key.length}`);
+      if (seen.has(m[1]!)) problems.push(`CP_MASTER_KEYS has the id ${m[1]} twice`);
+      seen.add(m[1]!);
+      masterKeys.push({ id: m[1]!, key });
+    }
+  }
+
+  const pk = required('CP_PSEUDONYM_KEY');
+  if (pk !== '' && pk.length < 32) problems.push('CP_PSEUDONYM_KEY must be at least 32 characters');
+
+  const rsaBits = integer('CP_DKIM_RSA_BITS', 1024, 4096);
+  if (![1024, 2048, 4096].includes(rsaBits)) problems.push('CP_DKIM_RSA_BITS must be 1024, 2048 or 4096');
+  const defaultSelector = raw('CP_DKIM_DEFAULT_SELECTOR');
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(defaultSelector)) problems.push('CP_DKIM_DEFAULT_SELECTOR must be a DNS label');
+
+  const dmarcPolicy = raw('CP_DMARC_POLICY');
+  if (!['none', 'quarantine', 'reject'].includes(dmarcPolicy)) problems.push('CP_DMARC_POLICY must be none, quarantine or reject');
+  const dmarcRua = raw('CP_DMARC_RUA');
+  if (dmarcRua !== '' && !/^[^@\s;,]+@[a-z0-9.-]+$/.test(dmarcRua)) problems.push('CP_DMARC_RUA must be an email address');
+
+  const config: Config = {
+    databaseUrl,
+    databasePoolMax: integer('CP_DB_POOL_MAX', 1, 500),
+    redisUrl,
+    roles: roles as Role[],
+    http: {
+      host: raw('CP_HTTP_HOST'),
+      port: integer('CP_HTTP_PORT', 0, 65535),
+      bodyLimitBytes: integer('CP_HTTP_BODY_LIMIT_BYTES', 1024, 1024 * 1024 * 1024),
+    },
+    logLevel: logLevel as Config['logLevel'],
+    masterKeys,
+    pseudonymKey: Buffer.from(pk, 'utf8'),
+    dkim: { rsaBits, defaultSelector },
+    dns: {
+      spfInclude: optionalHost('CP_SPF_INCLUDE'),
+      bounceMxHost: optionalHost('CP_BOUNCE_MX_HOST'),
+      dmarcRua: dmarcRua === '' ? null : dmarcRua,
+      dmarcPolicy: dmarcPolicy as Config['dns']['dmarcPolicy'],
+    },
+    worker: { tickMs: integer('CP_WORKER_TICK_MS', 100, 3_600_000), rekeyBatchSize: integer('CP_REKEY_BATCH_SIZE', 1, 10_000) },
+    bootstrapTokenFile: raw('CP_BOOTSTRAP_TOKEN_FILE') || null,
+  };
+  return problems.length > 0 ? err(problems) : ok(config);
+}
+
+/** The effective configuration as operators may see it: every secret replaced, URLs without passwords. */
+export function redactedConfig(env: Env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, spec] of Object.entries(SETTINGS) as [SettingName, (typeof SETTINGS)[SettingName]][]) {
+    const given = env[name];
+    const value = given !== undefined && given !== '' ? given : ((spec as { default?: string }).default ?? '');
+    if (value === '') {
+      out[name] = '(unset)';
+    } else if (name === 'DATABASE_URL' || name === 'REDIS_URL') {
+      out[name] = redactUrl(value);
+    } else if (spec.secret) {
+      out[name] = name === 'CP_MASTER_KEYS'
+        ? value.split(',').map((p) => `${p.split(':')[0]}:[redacted]`).join(',')
+        : '[redacted]';
+    } else {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
+export function redactUrl(value: string): string {
+  try {
+    const u = new URL(value);
+    if (u.password) u.password = 'redacted';
+    return u.toString();
+  } catch {
+    return '[unparseable, redacted]';
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * Operator-owned settings, one section per row of the `settings` table. The defaults are the product's
+ * published numbers (the trust formula, Hetzner prices, public ESP warm-up practice); operators change
+ * them through the API and every change is audited. Each section is validated as a whole, including
+ * rules that tie fields together (an unlock threshold below the lock threshold would make tenants flap).
+ */
+import { z } from 'zod';
+
+const pct = z.number().min(0).max(100);
+const providerCaps = z.strictObject({
+  gmail: z.number().int().min(1),
+  microsoft: z.number().int().min(1),
+  yahoo: z.number().int().min(1),
+  other: z.number().int().min(1),
+});
+
+export const trustSettingsShape = {
+  /** points for a domain with SPF, DKIM and DMARC verified; 0 otherwise */
+  base_authenticated: z.number().min(0).max(100),
+  reply_points_per_pct: z.number().min(0).max(100),
+  open_points_per_pct: z.number().min(0).max(100),
+  bounce_points_per_pct: z.number().min(0).max(1000),
+  complaint_points_per_tenth_pct: z.number().min(0).max(10000),
+  lock_below: pct,
+  unlock_at_or_above: pct,
+  window_days: z.number().int().min(1).max(365),
+  min_sample: z.number().int().min(1).max(1_000_000),
+  confidence: z.number().gt(0.5).lt(1),
+  bounce_target_pct: z.number().gt(0).max(100),
+  complaint_target_pct: z.number().gt(0).max(100),
+};
+
+export const trustSettingsSchema = z
+  .strictObject(trustSettingsShape)
+  .refine((s) => s.unlock_at_or_above > s.lock_below, {
+    message: 'unlock_at_or_above must be greater than lock_below (hysteresis)',
+    path: ['unlock_at_or_above'],
+  });
+
+export const placementSettingsShape = {
+  premium_min_score: pct,
+  standard_min_score: pct,
+  hysteresis_points: z.number().min(0).max(50),
+  min_dwell_hours: z.number().int().min(0).max(24 * 90),
+  max_node_share_pct: z.number().gt(0).max(100),
+  bounce_review_pct: pct,
+  bounce_pause_pct: pct,
+  complaint_review_pct: pct,
+  complaint_pause_pct: pct,
+  reputation_min_sample: z.number().int().min(1),
+};
+
+export const placementSettingsSchema = z
+  .strictObject(placementSettingsShape)
+  .refine((s) => s.premium_min_score > s.standard_min_score, {
+    message: 'premium_min_score must be greater than standard_min_score',
+    path: ['premium_min_score'],
+  })
+  .refine((s) => s.bounce_pause_pct >= s.bounce_review_pct && s.complaint_pause_pct >= s.complaint_review_pct, {
+    message: 'pause thresholds must be at or above review thresholds',
+    path: ['bounce_pause_pct'],
+  })
+  // the public guidance (5%/10% bounces, 0.1%/0.3% complaints) is the floor of strictness
+  .refine((s) => s.bounce_review_pct <= 5 && s.bounce_pause_pct <= 10 && s.complaint_review_pct <= 0.1 && s.complaint_pause_pct <= 0.3, {
+    message: 'thresholds may be stricter than the public ones (bounces 5%/10%, complaints 0.1%/0.3%), not looser',
+    path: ['bounce_review_pct'],
+  });
+
+export const costSettingsShape = {
+  ip_monthly_usd: z.number().min(0).max(100000),
+  vps_monthly_usd: z.number().min(0).max(100000),
+  golden_seed_monthly_usd: z.number().min(0).max(100000),
+};
+
+export const costSettingsSchema = z.strictObject(costSettingsShape);
+
+export const ipWarmupSettingsShape = {
+  start_per_day: providerCaps,
+  growth_factor: z.number().gt(1).max(3),
+  max_per_day: providerCaps,
+  idle_rewarm_days: z.number().int().min(1).max(365),
+};
+
+export const ipWarmupSettingsSchema = z.strictObject(ipWarmupSettingsShape);
+
+export const mailboxWarmupSettingsShape = {
+  new_start_per_day: z.number().int().min(1).max(1000),
+  prewarmed_start_per_day: z.number().int().min(1).max(1000),
+  daily_increment: z.number().int().min(0).max(1000),
+  first_two_weeks_cap: z.number().int().min(1).max(1000),
+  max_per_day: z.number().int().min(1).max(10000),
+  degrade_cut_pct: z.number().min(1).max(100),
+};
+
+export const mailboxWarmupSettingsSchema = z
+  .strictObject(mailboxWarmupSettingsShape)
+  .refine((s) => s.first_two_weeks_cap <= s.max_per_day, {
+    message: 'first_two_weeks_cap must not exceed max_per_day',
+    path: ['first_two_weeks_cap'],
+  });
+
+export const SETTINGS_SCHEMAS = {
+  trust: trustSettingsSchema,
+  placement: placementSettingsSchema,
+  costs: costSettingsSchema,
+  ip_warmup: ipWarmupSettingsSchema,
+  mailbox_warmup: mailboxWarmupSettingsSchema,
+} as const;
+
+/** The fields of each section without the cross-field rules: what a PATCH body may contain. */
+export const SETTINGS_SHAPES = {
+  trust: trustSettingsShape,
+  placement: placementSettingsShape,
+  costs: costSettingsShape,
+  ip_warmup: ipWarmupSettingsShape,
+  mailbox_warmup: mailboxWarmupSettingsShape,
+} as const;
+
+export type SettingsSection = keyof typeof SETTINGS_SCHEMAS;
+export const SETTINGS_SECTIONS = Object.keys(SETTINGS_SCHEMAS) as SettingsSection[];
+
+export interface Settings {
+  trust: z.infer<typeof trustSettingsSchema>;
+  placement: z.infer<typeof placementSettingsSchema>;
+  costs: z.infer<typeof costSettingsSchema>;
+  ip_warmup: z.infer<typeof ipWarmupSettingsSchema>;
+  mailbox_warmup: z.infer<typeof mailboxWarmupSettingsSchema>;
+}
+
+export const DEFAULT_SETTINGS: Settings = {
+  trust: {
+    base_authenticated: 50,
+    reply_points_per_pct: 1.5,
+    open_points_per_pct: 0.2,
+    bounce_points_per_pct: 10,
+    complaint_points_per_tenth_pct: 100,
+    lock_below: 70,
+    unlock_at_or_above: 75,
+    window_days: 30,
+    min_sample: 100,
+    confidence: 0.95,
+    bounce_target_pct: 1,
+    complaint_target_pct: 0.1,
+  },
+  placement: {
+    premium_min_score: 90,
+    standard_min_score: 70,
+    hysteresis_points: 3,
+    min_dwell_hours: 72,
+    max_node_share_pct: 25,
+    bounce_review_pct: 5,
+    bounce_pause_pct: 10,
+    complaint_review_pct: 0.1,
+    complaint_pause_pct: 0.3,
+    reputation_min_sample: 500,
+  },
+  costs: { ip_monthly_usd: 4.99, vps_monthly_usd: 9.99, golden_seed_monthly_usd: 4 },
+  ip_warmup: {
+    // a conservative reading of the public ramps: small start, about x1.4 a day, per mailbox provider
+    start_per_day: { gmail: 50, microsoft: 50, yahoo: 50, other: 100 },
+    growth_factor: 1.4,
+    max_per_day: { gmail: 100000, microsoft: 100000, yahoo: 50000, other: 200000 },
+    idle_rewarm_days: 30,
+  },
+  mailbox_warmup: {
+    new_start_per_day: 25,
+    prewarmed_start_per_day: 5,
+    daily_increment: 2,
+    first_two_weeks_cap: 50,
+    max_per_day: 200,
+    degrade_cut_pct: 40,
+  },
+};
+
+/** Stored values over the defaults; a stored section that no longer validates falls back whole. */
+export function effectiveSettings(stored: Partial<Record<SettingsSection, unknown>>): Settings {
+  const out = structuredClone(DEFAULT_SETTINGS) as unknown as Record<SettingsSection, unknown>;
+  for (const section of SETTINGS_SECTIONS) {
+    const value = stored[section];
+    if (value === undefined) continue;
+    const merged = { ...(DEFAULT_SETTINGS[section] as object), ...(value as object) };
+    const parsed = SETTINGS_SCHEMAS[section].safeParse(merged);
+    if (parsed.success) out[section] = parsed.data;
+  }
+  return out as unknown as Settings;
+}

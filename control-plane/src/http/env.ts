@@ -1,0 +1,15 @@
+import type { Logger } from 'pino';
+import type { Actor, Caller } from '../app/actor.js';
+import type { AppContext } from '../context.js';
+
+/** What middleware puts on the Hono context for handlers. */
+export interface HonoEnv {
+  Variables: {
+    ctx: AppContext;
+    requestId: string;
+    log: Logger;
+    actor: Actor;
+  };
+}
+
+export const callerOf = (c: { var: HonoEnv['Variables'] }): Caller => ({ actor: c.var.actor, requestId: c.var.requestId });

@@ -1,0 +1,97 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { App } from '../app.js';
+import { callerOf } from '../env.js';
+import { requireAuth } from '../middleware/auth.js';
+import { errorResponses, idParam, ipAddress, json, page, pageQuery, slug, timestamp } from '../schemas.js';
+import { createNode, deleteNode, getNode, listNodes, rotateNodeToken, updateNode } from '../../app/nodes.js';
+
+const label = z.string().regex(/^[a-z0-9-]{1,40}$/, 'lower-case letters, digits and "-", at most 40');
+const cost = z.number().min(0).max(100000).multipleOf(0.01).nullable();
+const adminUrl = z.url({ protocol: /^https?$/ }).max(500).nullable();
+
+const nodeSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    provider: z.string(),
+    region: z.string(),
+    public_address: z.string(),
+    admin_url: z.string().nullable(),
+    token_prefix: z.string(),
+    monthly_cost_usd: z.number().nullable().openapi({ description: 'null: the settings baseline applies' }),
+    last_seen_at: timestamp.nullable(),
+    applied_policy_version_id: z.string().nullable(),
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .openapi('Node');
+const withToken = nodeSchema.extend({ token: z.string().openapi({ description: 'Shown only in this response.' }) }).openapi('NodeWithToken');
+const createBody = z
+  .strictObject({ name: slug, provider: label.optional(), region: label, public_address: ipAddress, admin_url: adminUrl.optional(), monthly_cost_usd: cost.optional() })
+  .openapi('NodeCreate');
+const patchBody = z
+  .strictObject({ provider: label.optional(), region: label.optional(), public_address: ipAddress.optional(), admin_url: adminUrl.optional(), monthly_cost_usd: cost.optional() })
+  .openapi('NodeUpdate');
+const nodePath = idParam('node_id');
+const tags = ['nodes'];
+const security = [{ bearer: [] }];
+
+export function registerNodeRoutes(app: App): void {
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/v1/nodes', tags, security, summary: 'Register a KumoMTA node (its token is returned once)', middleware: [requireAuth('admin')] as const,
+      request: { body: { content: { 'application/json': { schema: createBody } }, required: true } },
+      responses: { 201: json(withToken, 'Created'), ...errorResponses },
+    }),
+    async (c) => {
+      c.header('cache-control', 'no-store');
+      return c.json(await createNode(c.var.ctx, callerOf(c), c.req.valid('json')), 201);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/nodes', tags, security, summary: 'List nodes', middleware: [requireAuth('read')] as const,
+      request: { query: pageQuery },
+      responses: { 200: json(page(nodeSchema, 'NodePage'), 'A page of nodes'), ...errorResponses },
+    }),
+    async (c) => c.json(await listNodes(c.var.ctx, c.req.valid('query')), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/nodes/{node_id}', tags, security, summary: 'Get a node', middleware: [requireAuth('read')] as const,
+      request: { params: nodePath },
+      responses: { 200: json(nodeSchema, 'The node'), ...errorResponses },
+    }),
+    async (c) => c.json(await getNode(c.var.ctx, c.req.valid('param').node_id), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'patch', path: '/v1/nodes/{node_id}', tags, security, summary: 'Update a node', middleware: [requireAuth('write')] as const,
+      request: { params: nodePath, body: { content: { 'application/json': { schema: patchBody } }, required: true } },
+      responses: { 200: json(nodeSchema, 'Updated'), ...errorResponses },
+    }),
+    async (c) => c.json(await updateNode(c.var.ctx, callerOf(c), c.req.valid('param').node_id, c.req.valid('json')), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/v1/nodes/{node_id}/token/rotate', tags, security, summary: 'Issue a new node token; the old one stops working', middleware: [requireAuth('admin')] as const,
+      request: { params: nodePath },
+      responses: { 200: json(withToken, 'Rotated'), ...errorResponses },
+    }),
+    async (c) => {
+      c.header('cache-control', 'no-store');
+      return c.json(await rotateNodeToken(c.var.ctx, callerOf(c), c.req.valid('param').node_id), 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'delete', path: '/v1/nodes/{node_id}', tags, security, summary: 'Remove a node (it must have no IPs left)', middleware: [requireAuth('admin')] as const,
+      request: { params: nodePath },
+      responses: { 204: { description: 'Deleted' }, ...errorResponses },
+    }),
+    async (c) => {
+      await deleteNode(c.var.ctx, callerOf(c), c.req.valid('param').node_id);
+      return c.body(null, 204);
+    },
+  );
+}

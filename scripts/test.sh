@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, from nothing: dependencies, a private PostgreSQL and Redis (unless DATABASE_URL
+# and REDIS_URL are given), the type check, then every test. Extra arguments go to vitest.
+set -euo pipefail
+root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root_dir"
+
+bash scripts/ensure-deps.sh
+if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then
+  eval "$(bash scripts/services.sh up)"
+fi
+export DATABASE_URL REDIS_URL
+
+echo "[test] type check" >&2
+npx tsc -p tsconfig.json --noEmit
+echo "[test] vitest" >&2
+npx vitest run "$@"
