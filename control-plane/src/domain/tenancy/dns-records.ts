@@ -18,7 +18,7 @@ export interface DnsRecordInputs {
   publicKeyDns: string;
   /** `include:` target; when null the SPF record lists `ips` */
   spfInclude: string | null;
-  ips: string[];
+  ips: readonly string[];
   bounceMxHost: string | null;
   dmarcPolicy: 'none' | 'quarantine' | 'reject';
   dmarcRua: string | null;
@@ -60,6 +60,11 @@ function mx(name: string, preference: number, host: string): DnsRecord {
   return { type: 'MX', name, value, zone_line: `${name}. IN MX ${value}`, purpose: 'return_path_mx' };
 }
 
+/** IPv4 before IPv6, IPv4 in numeric order, so the record reads naturally and is stable. */
 function compareIps(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  const key = (ip: string): string =>
+    ip.includes(':') ? `6:${ip}` : `4:${ip.split('.').map((o) => o.padStart(3, '0')).join('.')}`;
+  const ka = key(a);
+  const kb = key(b);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
 }

@@ -1,8 +1,7 @@
 /** Liveness and readiness. Readiness answers 503 with the failure when a dependency is down. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { sql } from 'kysely';
 import type { App } from '../app.js';
-import type { AppContext } from '../../context.js';
+import { pingDatabase, pingRedis } from '../../app/health.js';
 import { json } from '../schemas.js';
 
 const healthSchema = z.object({ status: z.enum(['ok', 'unavailable']), latency_ms: z.number().optional(), error: z.string().optional() }).openapi('Health');
@@ -32,8 +31,8 @@ export function registerHealthRoutes(app: App): void {
   );
 
   for (const [name, check] of [
-    ['db', (ctx: AppContext) => sql`SELECT 1`.execute(ctx.db)],
-    ['redis', (ctx: AppContext) => ctx.redis.ping()],
+    ['db', pingDatabase],
+    ['redis', pingRedis],
   ] as const) {
     app.openapi(
       createRoute({
