@@ -14,4 +14,17 @@ export DATABASE_URL REDIS_URL
 echo "[test] type check" >&2
 npx tsc -p tsconfig.json --noEmit
 echo "[test] vitest" >&2
-npx vitest run "$@"
+mkdir -p .local
+report=.local/vitest-report.json
+rm -f "$report"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+# one plain closing line, so any CI reads the counts the same way
+if [ -f "$report" ]; then
+  node -e '
+    const r = require(process.argv[1]);
+    const skipped = r.numPendingTests + r.numTodoTests;
+    process.stdout.write(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped\n`);
+  ' "$root_dir/$report"
+fi
+exit "$status"

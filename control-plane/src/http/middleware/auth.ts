@@ -44,7 +44,7 @@ export function requireAuth(scope: TokenScope, opts: AuthOptions = {}): Middlewa
       throw new AppError('FORBIDDEN', `this operation needs the ${scope} scope`, { context: { needed: scope, granted: actor.scopes } });
     }
     c.set('actor', actor);
-    c.set('log', c.var.log.child({ actor: actor.kind === 'operator' ? actor.operatorId : `tenant:${actor.tenantId}`, token: actor.tokenId }));
+    c.set('log', c.var.log.child({ actor: actor.kind === 'operator' ? actor.operatorId : `tenant:${actor.tenantId}`, token_id: actor.tokenId }));
     await next();
   };
 }
