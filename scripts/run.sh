@@ -7,11 +7,7 @@ set -euo pipefail
 root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root_dir"
 
-bash scripts/ensure-deps.sh
-if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then
-  eval "$(bash scripts/services.sh up)"
-fi
-export DATABASE_URL REDIS_URL
+. scripts/prepare.sh
 
 secrets=.local/secrets.env
 if [ -z "${CP_MASTER_KEYS:-}" ] || [ -z "${CP_PSEUDONYM_KEY:-}" ]; then

@@ -5,11 +5,7 @@ set -euo pipefail
 root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root_dir"
 
-bash scripts/ensure-deps.sh
-if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then
-  eval "$(bash scripts/services.sh up)"
-fi
-export DATABASE_URL REDIS_URL
+. scripts/prepare.sh
 
 echo "[test] type check" >&2
 npx tsc -p tsconfig.json --noEmit

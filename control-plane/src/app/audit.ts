@@ -4,7 +4,9 @@
  * Details hold before/after images with secrets already removed by the caller.
  */
 import { sql } from 'kysely';
+import type { Selectable } from 'kysely';
 import type { Db, Tx } from '../adapters/pg/database.js';
+import type { AuditLogTable } from '../adapters/pg/tables.js';
 import type { Caller } from './actor.js';
 import { decodeCursor, encodeCursor, type Page } from './pagination.js';
 
@@ -34,18 +36,8 @@ export async function writeAudit(tx: Tx | Db, caller: Caller, e: AuditEntryInput
     .execute();
 }
 
-export interface AuditRow {
-  id: string;
-  at: Date;
-  actor_type: 'operator' | 'tenant' | 'node' | 'system';
-  actor_id: string | null;
-  action: string;
-  target_type: string;
-  target_id: string | null;
-  tenant_id: string | null;
-  request_id: string | null;
-  details: Record<string, unknown>;
-}
+/** An audit entry as stored; `details` is the JSON written with it. */
+export type AuditRow = Omit<Selectable<AuditLogTable>, 'details'> & { details: Record<string, unknown> };
 
 export interface AuditFilter {
   targetType?: string | undefined;
