@@ -235,7 +235,10 @@ CREATE TABLE delivery_events (
   ingested_at           timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX delivery_events_tenant_time_idx ON delivery_events (tenant_id, occurred_at);
-CREATE INDEX delivery_events_recipient_idx ON delivery_events (tenant_id, recipient, occurred_at);
+CREATE INDEX delivery_events_message_id_idx ON delivery_events (message_id) WHERE message_id IS NOT NULL;
+-- soft-bounce streaks per recipient (five in a row count as a hard bounce)
+CREATE INDEX delivery_events_streak_idx ON delivery_events (tenant_id, recipient, occurred_at)
+  WHERE outcome IN ('delivered', 'hard_bounce', 'soft_bounce');
 
 CREATE TABLE engagement_events (
   id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -281,6 +284,23 @@ CREATE TABLE trust_score_snapshots (
 );
 CREATE INDEX trust_score_snapshots_tenant_idx ON trust_score_snapshots (tenant_id, computed_at DESC);
 
+CREATE TYPE trust_basis AS ENUM ('wilson_lower_bound', 'insufficient_sample');
+
+-- The current trust state per tenant (the gateway reads it on every recipient); snapshots keep history.
+CREATE TABLE tenant_trust (
+  tenant_id          uuid PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+  score              numeric(5, 2) NOT NULL CHECK (score BETWEEN 0 AND 100),
+  basis              trust_basis NOT NULL,
+  locked             boolean NOT NULL,
+  locked_at          timestamptz,
+  lock_reason        text CHECK (length(lock_reason) <= 1000),
+  -- clean warming sends the tenant was told to send when it was locked ("312 of 400")
+  rehab_target_sends integer CHECK (rehab_target_sends >= 0),
+  computed_at        timestamptz NOT NULL,
+  CHECK (locked = (locked_at IS NOT NULL)),
+  CHECK (NOT locked OR lock_reason IS NOT NULL)
+);
+
 -- ---------------------------------------------------------------------------------------------------
 -- Suppressions and the warming network
 -- ---------------------------------------------------------------------------------------------------
@@ -295,6 +315,7 @@ CREATE TABLE suppressions (
   expires_at timestamptz,
   UNIQUE NULLS NOT DISTINCT (tenant_id, pattern)
 );
+CREATE INDEX suppressions_tenant_idx ON suppressions (tenant_id, id);
 
 CREATE TABLE warming_members (
   id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),

@@ -21,6 +21,9 @@ import { registerPoolRoutes } from './routes/ip-pools.js';
 import { registerSettingsRoutes } from './routes/settings.js';
 import { registerAuditRoutes } from './routes/audit-log.js';
 import { registerOperatorRoutes } from './routes/operators.js';
+import { registerEventRoutes } from './routes/events.js';
+import { registerTrustRoutes } from './routes/trust.js';
+import { registerSuppressionRoutes } from './routes/suppressions.js';
 
 export type App = OpenAPIHono<HonoEnv>;
 
@@ -106,6 +109,9 @@ export function newApp(ctx: AppContext): App {
   registerPoolRoutes(app);
   registerSettingsRoutes(app);
   registerAuditRoutes(app);
+  registerEventRoutes(app);
+  registerTrustRoutes(app);
+  registerSuppressionRoutes(app);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

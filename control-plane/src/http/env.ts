@@ -9,6 +9,7 @@ export interface HonoEnv {
     requestId: string;
     log: Logger;
     actor: Actor;
+    node: { id: string; name: string };
   };
 }
 

@@ -152,6 +152,91 @@ export interface AuditLogTable {
   details: Json<Record<string, unknown>>;
 }
 
+export type LaneColumn = 'external' | 'warming';
+
+export interface DeliveryEventsTable {
+  id: Generated<string>;
+  source_id: string;
+  node_id: string | null;
+  tenant_id: string | null;
+  lane: LaneColumn;
+  record_type: string;
+  outcome: string;
+  message_id: string | null;
+  sender: string | null;
+  recipient: string | null;
+  recipient_domain: string | null;
+  egress_pool: string | null;
+  egress_source: string | null;
+  response_code: number | null;
+  enhanced_code: string | null;
+  response_text: string | null;
+  bounce_classification: string | null;
+  occurred_at: Timestamp;
+  ingested_at: Generated<Date>;
+}
+
+export interface EngagementEventsTable {
+  id: Generated<string>;
+  source_id: string;
+  tenant_id: string;
+  lane: LaneColumn;
+  kind: 'open' | 'click' | 'reply' | 'not_spam';
+  message_id: string | null;
+  recipient: string | null;
+  weight: Numeric;
+  occurred_at: Timestamp;
+  ingested_at: Generated<Date>;
+}
+
+export interface TenantDailyMetricsTable {
+  tenant_id: string;
+  day: ColumnType<string, string, string>;
+  lane: LaneColumn;
+  sent: ColumnType<string, number, number>;
+  delivered: ColumnType<string, number, number>;
+  hard_bounces: ColumnType<string, number, number>;
+  soft_bounces: ColumnType<string, number, number>;
+  complaints: ColumnType<string, number, number>;
+  opens: ColumnType<string, number, number>;
+  clicks: ColumnType<string, number, number>;
+  replies: ColumnType<string, number, number>;
+}
+
+export interface TrustScoreSnapshotsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  computed_at: Timestamp;
+  score: Numeric;
+  components: Json<Record<string, unknown>>;
+  locked: boolean;
+  lock_reason: string | null;
+  window_days: number;
+}
+
+export interface TenantTrustTable {
+  tenant_id: string;
+  score: Numeric;
+  basis: 'wilson_lower_bound' | 'insufficient_sample';
+  locked: boolean;
+  locked_at: NullableTimestamp;
+  lock_reason: string | null;
+  rehab_target_sends: number | null;
+  computed_at: Timestamp;
+}
+
+export type SuppressionReason = 'hard_bounce' | 'complaint' | 'unsubscribe' | 'manual' | 'import';
+
+export interface SuppressionsTable {
+  id: Generated<string>;
+  tenant_id: string | null;
+  pattern: string;
+  reason: SuppressionReason;
+  note: ColumnType<string, string | undefined>;
+  created_at: Generated<Date>;
+  expires_at: NullableTimestamp;
+}
+
 export interface Database {
   operators: OperatorsTable;
   api_tokens: ApiTokensTable;
@@ -165,6 +250,12 @@ export interface Database {
   ip_pool_members: IpPoolMembersTable;
   settings: SettingsTable;
   audit_log: AuditLogTable;
+  delivery_events: DeliveryEventsTable;
+  engagement_events: EngagementEventsTable;
+  tenant_daily_metrics: TenantDailyMetricsTable;
+  trust_score_snapshots: TrustScoreSnapshotsTable;
+  tenant_trust: TenantTrustTable;
+  suppressions: SuppressionsTable;
 }
 
 export { type Numeric };

@@ -1,0 +1,73 @@
+/** What GET /v1/tenants/{id}/trust shows: the current assessment, rehabilitation progress, history. */
+import { sql } from 'kysely';
+import type { AppContext } from '../../context.js';
+import { notFound } from '../../domain/shared/errors.js';
+import { decodeCursor, encodeCursor } from '../pagination.js';
+import { iso, isoOrNull } from '../views.js';
+import { readSettings } from '../settings.js';
+import { assessTenants } from './rescore.js';
+
+export async function getTenantTrust(ctx: AppContext, tenantId: string, history: { limit: number; cursor?: string | undefined }) {
+  const tenant = await ctx.db.selectFrom('tenants').select('id').where('id', '=', tenantId).executeTakeFirst();
+  if (!tenant) throw notFound('tenant', tenantId);
+  const now = ctx.now();
+  const [[fresh], stored, settings] = await Promise.all([
+    assessTenants(ctx.db, [tenantId], now),
+    ctx.db.selectFrom('tenant_trust').selectAll().where('tenant_id', '=', tenantId).executeTakeFirst(),
+    readSettings(ctx.db),
+  ]);
+  const a = fresh!.assessment;
+
+  let progress: { clean_warming_sends: number; target: number; text: string } | null = null;
+  if (a.locked && a.rehabilitation) {
+    const since = stored?.locked_at ?? a.locked_at ?? now;
+    const row = await ctx.db
+      .selectFrom('delivery_events')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('tenant_id', '=', tenantId)
+      .where('lane', '=', 'warming')
+      .where('outcome', '=', 'delivered')
+      .where('occurred_at', '>=', since)
+      .executeTakeFirstOrThrow();
+    const done = Number(row.n);
+    const target = a.rehabilitation.target_at_lock ?? a.rehabilitation.clean_sends_needed;
+    progress = { clean_warming_sends: done, target, text: `${Math.min(done, target)} of ${target} clean warming sends` };
+  }
+
+  let hq = ctx.db.selectFrom('trust_score_snapshots').selectAll().where('tenant_id', '=', tenantId);
+  const after = decodeCursor(history.cursor);
+  if (after) hq = hq.where('id', '<', sql<string>`${after[1]}::bigint`);
+  const rows = await hq.orderBy('id', 'desc').limit(history.limit + 1).execute();
+  const page = rows.slice(0, history.limit);
+  const last = page[page.length - 1];
+
+  return {
+    tenant_id: tenantId,
+    score: a.score,
+    basis: a.basis,
+    authenticated: a.authenticated,
+    external_sending: a.locked ? ('locked' as const) : ('allowed' as const),
+    locked: a.locked,
+    lock_reason: a.lock_reason,
+    locked_since: isoOrNull(stored?.locked && a.locked ? stored.locked_at : a.locked_at),
+    thresholds: a.thresholds,
+    components: a.contributions,
+    rates: a.rates,
+    sample: a.sample,
+    lanes: fresh!.lanes,
+    window_days: settings.trust.window_days,
+    rehabilitation: a.rehabilitation ? { ...a.rehabilitation, progress } : null,
+    stored: stored ? { score: Number(stored.score), locked: stored.locked, computed_at: iso(stored.computed_at) } : null,
+    history: {
+      items: page.map((s) => ({
+        id: String(s.id),
+        computed_at: iso(s.computed_at),
+        score: Number(s.score),
+        locked: s.locked,
+        lock_reason: s.lock_reason,
+        components: s.components,
+      })),
+      next_cursor: rows.length > history.limit && last ? encodeCursor('0', String(last.id)) : null,
+    },
+  };
+}

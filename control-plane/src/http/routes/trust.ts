@@ -1,0 +1,96 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { App } from '../app.js';
+import { callerOf } from '../env.js';
+import { requireAuth } from '../middleware/auth.js';
+import { errorResponses, idParam, json } from '../schemas.js';
+import { getTenantTrust } from '../../app/trust/trust-view.js';
+import { rebuildTrust } from '../../app/trust/rebuild.js';
+import { rescoreAllTenants } from '../../app/trust/rescore.js';
+import { leaderboard } from '../../app/leaderboard.js';
+import { writeAudit } from '../../app/audit.js';
+
+const rate = z.object({ raw_pct: z.number(), wilson_low_pct: z.number(), used_pct: z.number(), numerator: z.number(), denominator: z.number() });
+const counts = z.object({ sent: z.number(), delivered: z.number(), hard_bounces: z.number(), soft_bounces: z.number(), complaints: z.number(), opens: z.number(), clicks: z.number(), replies: z.number() });
+const trustSchema = z
+  .object({
+    tenant_id: z.string(),
+    score: z.number().openapi({ description: 'Platform Trust Score, 0-100' }),
+    basis: z.enum(['wilson_lower_bound', 'insufficient_sample']).openapi({ description: 'insufficient_sample: below the minimum sample the lock state does not move; otherwise rates are the lower Wilson bound' }),
+    authenticated: z.boolean(),
+    external_sending: z.enum(['allowed', 'locked']),
+    locked: z.boolean(),
+    lock_reason: z.string().nullable(),
+    locked_since: z.string().nullable(),
+    thresholds: z.object({ lock_below: z.number(), unlock_at_or_above: z.number() }),
+    components: z.object({ base: z.number(), replies: z.number(), opens: z.number(), bounces: z.number(), complaints: z.number() }),
+    rates: z.object({ bounce: rate, complaint: rate, open: rate, reply: rate }),
+    sample: z.object({ sends: z.number(), delivered: z.number(), min_sample: z.number(), sufficient: z.boolean() }),
+    lanes: z.object({ external: counts, warming: counts }),
+    window_days: z.number(),
+    rehabilitation: z
+      .object({
+        clean_sends_needed: z.number(),
+        bounce: z.object({ current_pct: z.number(), target_pct: z.number(), clean_sends_needed: z.number() }),
+        complaint: z.object({ current_pct: z.number(), target_pct: z.number(), clean_sends_needed: z.number() }),
+        score_needed: z.number(),
+        target_at_lock: z.number().nullable(),
+        instructions: z.string(),
+        progress: z.object({ clean_warming_sends: z.number(), target: z.number(), text: z.string() }).nullable(),
+      })
+      .nullable(),
+    stored: z.object({ score: z.number(), locked: z.boolean(), computed_at: z.string() }).nullable(),
+    history: z.object({
+      items: z.array(z.object({ id: z.string(), computed_at: z.string(), score: z.number(), locked: z.boolean(), lock_reason: z.string().nullable(), components: z.record(z.string(), z.unknown()) })),
+      next_cursor: z.string().nullable(),
+    }),
+  })
+  .openapi('TenantTrust');
+const leaderboardSchema = z
+  .object({ entries: z.array(z.object({ rank: z.number().int(), pseudonym: z.string(), score: z.number() })), computed_at: z.string() })
+  .openapi('Leaderboard');
+
+export function registerTrustRoutes(app: App): void {
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/tenants/{tenant_id}/trust', tags: ['trust'], security: [{ bearer: [] }],
+      middleware: [requireAuth('read', { tenantParam: 'tenant_id' })] as const,
+      summary: 'Trust score, its components, lock state, rehabilitation and history',
+      request: {
+        params: idParam('tenant_id'),
+        query: z.object({
+          history_limit: z.coerce.number().int().min(1).max(200).default(20),
+          history_cursor: z.string().max(500).optional(),
+        }),
+      },
+      responses: { 200: json(trustSchema, 'The tenant\'s trust'), ...errorResponses },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      return c.json(await getTenantTrust(c.var.ctx, c.req.valid('param').tenant_id, { limit: q.history_limit, cursor: q.history_cursor }), 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/v1/trust/recompute', tags: ['trust'], security: [{ bearer: [] }], middleware: [requireAuth('admin')] as const,
+      summary: 'Recompute every tenant: `rescore` from the rollups, or `rebuild` the rollups from the stored events first',
+      request: { body: { content: { 'application/json': { schema: z.strictObject({ mode: z.enum(['rescore', 'rebuild']) }).openapi('TrustRecompute') } }, required: true } },
+      responses: { 200: json(z.object({ mode: z.string(), tenants: z.number(), rollup_rows: z.number().nullable() }), 'Done'), ...errorResponses },
+    }),
+    async (c) => {
+      const { mode } = c.req.valid('json');
+      const ctx = c.var.ctx;
+      const result = mode === 'rebuild' ? await rebuildTrust(ctx) : { tenants: await rescoreAllTenants(ctx.db, ctx.now()), rows: null };
+      await writeAudit(ctx.db, callerOf(c), { action: 'trust.recompute', targetType: 'trust', targetId: mode, details: { tenants: result.tenants, rollup_rows: result.rows } });
+      return c.json({ mode, tenants: result.tenants, rollup_rows: result.rows }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/leaderboard', tags: ['trust'], security: [{ bearer: [] }], middleware: [requireAuth('read', { anyTenant: true })] as const,
+      summary: 'Anonymised leaderboard: pseudonyms and scores only',
+      request: { query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) }) },
+      responses: { 200: json(leaderboardSchema, 'Top tenants by score'), ...errorResponses },
+    }),
+    async (c) => c.json(await leaderboard(c.var.ctx, c.req.valid('query').limit), 200),
+  );
+}
