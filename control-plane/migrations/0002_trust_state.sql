@@ -8,12 +8,15 @@ CREATE TABLE tenant_trust (
   score              numeric(5, 2) NOT NULL CHECK (score BETWEEN 0 AND 100),
   basis              trust_basis NOT NULL,
   locked             boolean NOT NULL,
+  -- why: the domain is not authenticated, or the score is too low (they lift differently)
+  lock_kind          text CHECK (lock_kind IN ('authentication', 'score')),
   locked_at          timestamptz,
   lock_reason        text CHECK (length(lock_reason) <= 1000),
   -- clean warming sends the tenant was told to send when it was locked ("312 of 400")
   rehab_target_sends integer CHECK (rehab_target_sends >= 0),
   computed_at        timestamptz NOT NULL,
   CHECK (locked = (locked_at IS NOT NULL)),
+  CHECK (locked = (lock_kind IS NOT NULL)),
   CHECK (NOT locked OR lock_reason IS NOT NULL)
 );
 

@@ -16,6 +16,7 @@ import { writeAudit } from './audit.js';
 import { afterCursor, sortKey, toPage, type Page } from './pagination.js';
 import { definedOnly } from './tenants.js';
 import { iso, isoOrNull } from './views.js';
+import { rescoreTenants } from './trust/rescore.js';
 
 export interface DomainView {
   id: string;
@@ -175,6 +176,8 @@ export async function updateDomainVerification(
         after: { spf: row.spf_state, dkim: row.dkim_state, dmarc: row.dmarc_state },
       },
     });
+    // authentication is the score's base term: it moves the score at once, not at the next event
+    await rescoreTenants(tx, [tenantId], ctx.now());
     return view(ctx, row, ips);
   });
 }
@@ -226,6 +229,7 @@ export async function rotateDkimKey(
       tenantId,
       details: { before: { selector: current.dkim.selector }, after: { selector: row.dkim_selector, algorithm } },
     });
+    await rescoreTenants(tx, [tenantId], ctx.now());
     return view(ctx, row, ips);
   });
 }
@@ -240,6 +244,7 @@ export async function deleteDomain(ctx: AppContext, caller: Caller, tenantId: st
       .executeTakeFirst();
     if (!gone) throw notFound('sending domain', domainId);
     await writeAudit(tx, caller, { action: 'domain.delete', targetType: 'sending_domain', targetId: domainId, tenantId, details: { before: { domain: gone.domain } } });
+    await rescoreTenants(tx, [tenantId], ctx.now());
   });
 }
 

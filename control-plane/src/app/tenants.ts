@@ -8,6 +8,7 @@ import type { Caller } from './actor.js';
 import { writeAudit } from './audit.js';
 import { afterCursor, sortKey, toPage, type Page } from './pagination.js';
 import { iso } from './views.js';
+import { rescoreTenants } from './trust/rescore.js';
 import type { TenantsTable } from '../adapters/pg/tables.js';
 import type { Selectable } from 'kysely';
 
@@ -61,6 +62,8 @@ export async function createTenant(ctx: AppContext, caller: Caller, input: Creat
         .returningAll()
         .executeTakeFirstOrThrow();
       await writeAudit(tx, caller, { action: 'tenant.create', targetType: 'tenant', targetId: id, tenantId: id, details: { after: view(row) } });
+      // every tenant has a trust state from the start (locked until its domain is authenticated)
+      await rescoreTenants(tx, [id], ctx.now());
       return view(row);
     });
   }

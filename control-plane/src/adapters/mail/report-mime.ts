@@ -9,6 +9,8 @@ import { parseFieldBlocks, type Fields } from '../../domain/events/delivery-repo
 export interface ReportParts {
   kind: 'dsn' | 'arf' | null;
   reportMessageId: string | null;
+  /** the report's own Date header: a stable time when the report gives no other */
+  reportDate: Date | null;
   /** the message/delivery-status or message/feedback-report text */
   machineText: string | null;
   originalHeaders: Fields | null;
@@ -26,6 +28,7 @@ export async function readReportParts(raw: Buffer): Promise<ReportParts> {
   return {
     kind: machine ? (reportType === 'delivery-status' ? 'dsn' : 'arf') : null,
     reportMessageId: mail.messageId ?? null,
+    reportDate: mail.date && !Number.isNaN(mail.date.getTime()) ? mail.date : null,
     machineText: machine ? machine.content.toString('utf8') : null,
     originalHeaders: originalBlocks[0] ?? null,
   };

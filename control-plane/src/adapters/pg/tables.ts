@@ -219,6 +219,7 @@ export interface TenantTrustTable {
   score: Numeric;
   basis: 'wilson_lower_bound' | 'insufficient_sample';
   locked: boolean;
+  lock_kind: 'authentication' | 'score' | null;
   locked_at: NullableTimestamp;
   lock_reason: string | null;
   rehab_target_sends: number | null;

@@ -24,7 +24,8 @@ export async function ingestReturnedReport(ctx: AppContext, raw: Buffer, nodeId:
   }
   const id = reportId(parts.reportMessageId, raw.toString('utf8'));
   const original = parts.originalHeaders ? { headers: parts.originalHeaders } : null;
-  const now = ctx.now();
+  // the report's own date keeps a re-posted report identical; arrival time is the last resort
+  const now = parts.reportDate ?? ctx.now();
   const records = parts.kind === 'dsn' ? dsnToRecords(parts.machineText, original, id, now) : [arfToRecord(parts.machineText, original, id, now)].filter((r) => r !== null);
   const rejected: IngestReport['rejected'] = [];
   const events: DeliveryEvent[] = [];

@@ -40,10 +40,10 @@ export async function assessTenants(db: Db | Tx, tenantIds: string[], now: Date)
     const lanes = counts.get(id)!;
     const prev = previous.get(id);
     const prevState: PreviousTrustState | null = prev
-      ? { locked: prev.locked, lockedAt: prev.locked_at, lockReason: prev.lock_reason, rehabTargetSends: prev.rehab_target_sends }
+      ? { locked: prev.locked, lockKind: prev.lock_kind, lockedAt: prev.locked_at, lockReason: prev.lock_reason, rehabTargetSends: prev.rehab_target_sends }
       : null;
     const assessment = assessTrust({ counts: toTrustCounts([lanes.external, lanes.warming]), authenticated: authenticated.has(id), previous: prevState, now }, settings);
-    const changed = !prev || Number(prev.score) !== assessment.score || prev.locked !== assessment.locked || prev.basis !== assessment.basis;
+    const changed = !prev || Number(prev.score) !== assessment.score || prev.lock_kind !== assessment.lock_kind || prev.basis !== assessment.basis;
     results.push({ tenantId: id, assessment, lanes, changed });
   }
   return results;
@@ -59,6 +59,7 @@ export async function rescoreTenants(db: Db | Tx, tenantIds: string[], now: Date
     score: a.score,
     basis: a.basis,
     locked: a.locked,
+    lock_kind: a.lock_kind,
     locked_at: a.locked_at,
     lock_reason: a.lock_reason,
     rehab_target_sends: a.rehabilitation?.target_at_lock ?? null,
@@ -72,6 +73,7 @@ export async function rescoreTenants(db: Db | Tx, tenantIds: string[], now: Date
         score: eb.ref('excluded.score'),
         basis: eb.ref('excluded.basis'),
         locked: eb.ref('excluded.locked'),
+        lock_kind: eb.ref('excluded.lock_kind'),
         locked_at: eb.ref('excluded.locked_at'),
         lock_reason: eb.ref('excluded.lock_reason'),
         rehab_target_sends: eb.ref('excluded.rehab_target_sends'),
@@ -91,7 +93,7 @@ export async function rescoreTenants(db: Db | Tx, tenantIds: string[], now: Date
           score: a.score,
           components: JSON.stringify(snapshotComponents(a, lanes)),
           locked: a.locked,
-          lock_reason: a.locked ? a.lock_reason : a.lock_changed ? 'unlocked: score reached the unlock threshold' : null,
+          lock_reason: a.locked ? a.lock_reason : a.lock_changed ? 'unlocked' : null,
           window_days: windowDays,
         })),
       )

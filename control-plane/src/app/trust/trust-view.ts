@@ -48,6 +48,7 @@ export async function getTenantTrust(ctx: AppContext, tenantId: string, history:
     authenticated: a.authenticated,
     external_sending: a.locked ? ('locked' as const) : ('allowed' as const),
     locked: a.locked,
+    lock_kind: a.lock_kind,
     lock_reason: a.lock_reason,
     locked_since: isoOrNull(stored?.locked && a.locked ? stored.locked_at : a.locked_at),
     thresholds: a.thresholds,

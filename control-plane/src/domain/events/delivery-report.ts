@@ -102,7 +102,7 @@ export function reportId(reportMessageId: string | null, body: string): string {
  * Records for a DSN. Only `Action: failed` recipients become records; delayed, delivered, relayed and
  * expanded notices are information, not outcomes.
  */
-export function dsnToRecords(deliveryStatus: string, original: ReturnedOriginal | null, id: string, receivedAt: Date): Record<string, unknown>[] {
+export function dsnToRecords(deliveryStatus: string, original: ReturnedOriginal | null, id: string, fallbackTime: Date): Record<string, unknown>[] {
   const [perMessage, ...perRecipient] = parseFieldBlocks(deliveryStatus);
   const o = originalFacts(original);
   const arrival = first(perMessage, 'arrival-date');
@@ -114,7 +114,7 @@ export function dsnToRecords(deliveryStatus: string, original: ReturnedOriginal 
     const diag = first(r, 'diagnostic-code');
     const smtp = diag && /^smtp;\s*(\d{3})\s+(.*)$/i.exec(diag);
     const when = first(r, 'last-attempt-date') ?? arrival;
-    const at = when && !Number.isNaN(Date.parse(when)) ? new Date(when) : receivedAt;
+    const at = when && !Number.isNaN(Date.parse(when)) ? new Date(when) : fallbackTime;
     records.push({
       type: 'OOB',
       id,
@@ -136,12 +136,12 @@ export function dsnToRecords(deliveryStatus: string, original: ReturnedOriginal 
 }
 
 /** The record for an ARF report. */
-export function arfToRecord(feedbackReport: string, original: ReturnedOriginal | null, id: string, receivedAt: Date): Record<string, unknown> | null {
+export function arfToRecord(feedbackReport: string, original: ReturnedOriginal | null, id: string, fallbackTime: Date): Record<string, unknown> | null {
   const [f] = parseFieldBlocks(feedbackReport);
   if (!f) return null;
   const o = originalFacts(original);
   const arrival = first(f, 'arrival-date') ?? first(f, 'received-date');
-  const at = arrival && !Number.isNaN(Date.parse(arrival)) ? new Date(arrival) : receivedAt;
+  const at = arrival && !Number.isNaN(Date.parse(arrival)) ? new Date(arrival) : fallbackTime;
   const originalRcpt = (f.get('original-rcpt-to') ?? []).map(addressField).filter((a): a is string => a !== null);
   return {
     type: 'Feedback',

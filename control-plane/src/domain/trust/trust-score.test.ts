@@ -100,6 +100,16 @@ describe('assessTrust', () => {
     expect(a.rehabilitation!.instructions).toContain('400 clean warming messages');
   });
 
+  it('an authentication lock lifts as soon as the domain verifies; a score lock does not', () => {
+    const authLock = { locked: true, lockKind: 'authentication' as const, lockedAt: now, lockReason: 'x', rehabTargetSends: 0 };
+    expect(assessTrust({ counts: counts({ sent: 10, delivered: 10 }), authenticated: true, previous: authLock, now }, w)).toMatchObject({ locked: false, lock_changed: true });
+    const scoreLock = { ...authLock, lockKind: 'score' as const };
+    expect(assessTrust({ counts: counts({ sent: 10, delivered: 10 }), authenticated: true, previous: scoreLock, now }, w)).toMatchObject({ locked: true, lock_changed: false });
+    // from an authentication lock to a score lock is a new lock, with its own rehabilitation target
+    const bad = assessTrust({ counts: counts({ sent: 100, delivered: 95, hardBounces: 5 }), authenticated: true, previous: authLock, now }, w);
+    expect(bad).toMatchObject({ locked: true, lock_kind: 'score', lock_changed: true, rehabilitation: { target_at_lock: 400 } });
+  });
+
   it('an unauthenticated domain locks even without a sample', () => {
     const a = assessTrust({ counts: ZERO_COUNTS, authenticated: false, previous: null, now }, w);
     expect(a).toMatchObject({ locked: true, score: 0 });
@@ -109,20 +119,20 @@ describe('assessTrust', () => {
   it('hysteresis: a locked tenant stays locked between the two thresholds; an unlocked one stays unlocked', () => {
     // 11% replies and 40% opens give about 73.7 after the Wilson bound at this volume: between 70 and 75
     const between = counts({ sent: 20000, delivered: 20000, replies: 2200, opens: 8000 });
-    const locked = { locked: true, lockedAt: new Date('2026-11-01T00:00:00Z'), lockReason: 'x', rehabTargetSends: 400 };
+    const locked = { locked: true, lockKind: 'score' as const, lockedAt: new Date('2026-11-01T00:00:00Z'), lockReason: 'x', rehabTargetSends: 400 };
     const a = assessTrust({ counts: between, authenticated: true, previous: locked, now }, w);
     expect(a.score).toBeGreaterThanOrEqual(70);
     expect(a.score).toBeLessThan(75);
     expect(a.locked).toBe(true);
     expect(a.locked_at).toEqual(locked.lockedAt);
     expect(a.rehabilitation!.target_at_lock).toBe(400);
-    const b = assessTrust({ counts: between, authenticated: true, previous: { locked: false, lockedAt: null, lockReason: null, rehabTargetSends: null }, now }, w);
+    const b = assessTrust({ counts: between, authenticated: true, previous: { locked: false, lockKind: null, lockedAt: null, lockReason: null, rehabTargetSends: null }, now }, w);
     expect(b.locked).toBe(false);
   });
 
   it('unlocks at or above the unlock threshold', () => {
     const good = counts({ sent: 20000, delivered: 20000, replies: 3000, opens: 10000 });
-    const a = assessTrust({ counts: good, authenticated: true, previous: { locked: true, lockedAt: now, lockReason: 'x', rehabTargetSends: 1 }, now }, w);
+    const a = assessTrust({ counts: good, authenticated: true, previous: { locked: true, lockKind: 'score', lockedAt: now, lockReason: 'x', rehabTargetSends: 1 }, now }, w);
     expect(a.score).toBeGreaterThanOrEqual(75);
     expect(a).toMatchObject({ locked: false, lock_changed: true, rehabilitation: null, locked_at: null });
   });
@@ -173,7 +183,7 @@ describe('assessTrust', () => {
 
   it('property: below the minimum sample an authenticated tenant\'s lock state never changes', () => {
     fc.assert(fc.property(arbCounts.filter((c) => c.sent < w.min_sample), fc.boolean(), (c, wasLocked) => {
-      const prev = { locked: wasLocked, lockedAt: wasLocked ? now : null, lockReason: wasLocked ? 'x' : null, rehabTargetSends: null };
+      const prev = { locked: wasLocked, lockKind: wasLocked ? ('score' as const) : null, lockedAt: wasLocked ? now : null, lockReason: wasLocked ? 'x' : null, rehabTargetSends: null };
       expect(assessTrust({ counts: c, authenticated: true, previous: prev, now }, w).locked).toBe(wasLocked);
     }));
   });

@@ -29,8 +29,12 @@ export interface TrustCounts {
 
 export const ZERO_COUNTS: TrustCounts = { sent: 0, delivered: 0, hardBounces: 0, softBounces: 0, complaints: 0, opens: 0, clicks: 0, replies: 0 };
 
+/** Why a tenant is locked: its domain is not authenticated, or its score is too low. */
+export type LockKind = 'authentication' | 'score';
+
 export interface PreviousTrustState {
   locked: boolean;
+  lockKind: LockKind | null;
   lockedAt: Date | null;
   lockReason: string | null;
   /** clean warming sends the tenant was told to send when it was locked */
@@ -58,6 +62,8 @@ export interface TrustAssessment {
   basis: Basis;
   authenticated: boolean;
   locked: boolean;
+  lock_kind: LockKind | null;
+  /** the tenant became locked, unlocked, or locked for another reason */
   lock_changed: boolean;
   lock_reason: string | null;
   locked_at: Date | null;
@@ -164,24 +170,27 @@ export function assessTrust(
     w,
   );
 
-  const wasLocked = previous?.locked ?? false;
-  let locked: boolean;
+  // a lock that was only about authentication says nothing about the score: once the domain is
+  // verified, the tenant is judged as if it had never been locked
+  const wasScoreLocked = (previous?.locked ?? false) && (previous?.lockKind ?? 'score') === 'score';
+  let kind: LockKind | null;
   let reason: string | null;
   if (!authenticated) {
     // not a statistic: no sample size makes an unauthenticated domain safe to send from
-    locked = true;
+    kind = 'authentication';
     reason = 'the sending domain is not authenticated: SPF, DKIM and DMARC must all be verified';
   } else if (!sufficient) {
-    locked = wasLocked;
-    reason = wasLocked ? (previous?.lockReason ?? 'locked') : null;
-  } else if (wasLocked) {
-    locked = score < w.unlock_at_or_above;
-    reason = locked ? `score ${score} is below the unlock threshold ${w.unlock_at_or_above}` : null;
+    kind = wasScoreLocked ? 'score' : null;
+    reason = wasScoreLocked ? (previous?.lockReason ?? 'locked') : null;
+  } else if (wasScoreLocked) {
+    kind = score < w.unlock_at_or_above ? 'score' : null;
+    reason = kind ? `score ${score} is below the unlock threshold ${w.unlock_at_or_above}` : null;
   } else {
-    locked = score < w.lock_below;
-    reason = locked ? `score ${score} fell below ${w.lock_below}` : null;
+    kind = score < w.lock_below ? 'score' : null;
+    reason = kind ? `score ${score} fell below ${w.lock_below}` : null;
   }
-  const lockChanged = locked !== wasLocked;
+  const locked = kind !== null;
+  const lockChanged = kind !== ((previous?.locked ?? false) ? (previous?.lockKind ?? 'score') : null);
   const lockedAt = locked ? (lockChanged ? input.now : (previous?.lockedAt ?? input.now)) : null;
 
   let rehabilitation: Rehabilitation | null = null;
@@ -218,6 +227,7 @@ export function assessTrust(
     basis: sufficient ? 'wilson_lower_bound' : 'insufficient_sample',
     authenticated,
     locked,
+    lock_kind: kind,
     lock_changed: lockChanged,
     lock_reason: reason,
     locked_at: lockedAt,

@@ -19,6 +19,7 @@ const trustSchema = z
     authenticated: z.boolean(),
     external_sending: z.enum(['allowed', 'locked']),
     locked: z.boolean(),
+    lock_kind: z.enum(['authentication', 'score']).nullable().openapi({ description: 'authentication locks lift when the domain verifies; score locks at the unlock threshold' }),
     lock_reason: z.string().nullable(),
     locked_since: z.string().nullable(),
     thresholds: z.object({ lock_below: z.number(), unlock_at_or_above: z.number() }),

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# npm run bench: every benchmark with small defaults, against the private PostgreSQL and Redis.
+# Extra arguments are passed to each benchmark (e.g. --records 200000).
+set -euo pipefail
+root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root_dir"
+. scripts/prepare.sh
+for b in ingest; do
+  npx tsx "bench/$b.ts" "$@"
+done
