@@ -48,6 +48,13 @@ export const placementSettingsShape = {
   complaint_review_pct: pct,
   complaint_pause_pct: pct,
   reputation_min_sample: z.number().int().min(1),
+  /** IPs in a tenant's shard within its tier */
+  shard_size: z.number().int().min(1).max(8),
+  /** a tenant is a bad apple when its share of a pool's bad events is this many times its share of volume */
+  bad_apple_lift: z.number().min(1).max(100),
+  bad_apple_min_events: z.number().int().min(1),
+  detection_window_hours: z.number().int().min(1).max(24 * 14),
+  quarantine_hours: z.number().int().min(1).max(24 * 90),
 };
 
 export const placementSettingsSchema = z
@@ -79,6 +86,12 @@ export const ipWarmupSettingsShape = {
   growth_factor: z.number().gt(1).max(3),
   max_per_day: providerCaps,
   idle_rewarm_days: z.number().int().min(1).max(365),
+  /** share of the day's total cap that must actually have been sent before the next day's caps apply */
+  advance_min_fill_pct: z.number().min(1).max(100),
+  clean_bounce_pct: z.number().min(0).max(100),
+  clean_complaint_pct: z.number().min(0).max(100),
+  /** days a quarantined (damaged) IP rests before it starts warming again */
+  rest_days: z.number().int().min(1).max(365),
 };
 
 export const ipWarmupSettingsSchema = z.strictObject(ipWarmupSettingsShape);
@@ -153,6 +166,11 @@ export const DEFAULT_SETTINGS: Settings = {
     complaint_review_pct: 0.1,
     complaint_pause_pct: 0.3,
     reputation_min_sample: 500,
+    shard_size: 2,
+    bad_apple_lift: 2,
+    bad_apple_min_events: 10,
+    detection_window_hours: 24,
+    quarantine_hours: 72,
   },
   costs: { ip_monthly_usd: 4.99, vps_monthly_usd: 9.99, golden_seed_monthly_usd: 4 },
   ip_warmup: {
@@ -161,6 +179,10 @@ export const DEFAULT_SETTINGS: Settings = {
     growth_factor: 1.4,
     max_per_day: { gmail: 100000, microsoft: 100000, yahoo: 50000, other: 200000 },
     idle_rewarm_days: 30,
+    advance_min_fill_pct: 90,
+    clean_bounce_pct: 2,
+    clean_complaint_pct: 0.1,
+    rest_days: 14,
   },
   mailbox_warmup: {
     new_start_per_day: 25,

@@ -1,0 +1,24 @@
+/**
+ * Names shared by the control plane and the generated KumoMTA policy. The egress source name of an IP
+ * appears in every log record (`egress_source`), which is how events are traced back to IPs.
+ */
+export function egressSourceName(address: string): string {
+  const bare = address.replace(/\/(32|128)$/, '');
+  return `ip-${bare.toLowerCase().replace(/[.:]/g, '-')}`;
+}
+
+export const MAILBOX_PROVIDERS = ['gmail', 'microsoft', 'yahoo', 'other'] as const;
+export type MailboxProvider = (typeof MAILBOX_PROVIDERS)[number];
+
+const PROVIDER_DOMAINS: Record<Exclude<MailboxProvider, 'other'>, RegExp> = {
+  gmail: /^(gmail\.com|googlemail\.com)$/,
+  microsoft: /^(outlook|hotmail|live|msn)\.[a-z.]+$|^passport\.com$/,
+  yahoo: /^(yahoo|ymail|rocketmail|aol|aim)\.[a-z.]+$/,
+};
+
+/** The big mailbox provider a recipient domain belongs to, by well-known consumer domains. */
+export function providerOf(recipientDomain: string | null): MailboxProvider {
+  const d = (recipientDomain ?? '').toLowerCase();
+  for (const p of ['gmail', 'microsoft', 'yahoo'] as const) if (PROVIDER_DOMAINS[p].test(d)) return p;
+  return 'other';
+}
