@@ -168,6 +168,8 @@ CREATE TABLE ip_addresses (
   monthly_cost_usd usd_per_month,             -- NULL: the settings baseline (IP)
   state_changed_at timestamptz NOT NULL DEFAULT now(),
   last_sent_at     timestamptz,
+  -- the UTC day whose results the warm-up last judged: each day is judged once
+  warmup_evaluated_on date,
   created_at       timestamptz NOT NULL DEFAULT now(),
   updated_at       timestamptz NOT NULL DEFAULT now()
 );
@@ -202,12 +204,40 @@ CREATE TABLE tenant_placements (
   placed_at           timestamptz NOT NULL DEFAULT now(),
   superseded_at       timestamptz,
   override_expires_at timestamptz,
+  -- the tenant's IPs within the tier: [{ip_id, address, weight, rank}], best first
+  shard               jsonb NOT NULL DEFAULT '[]'::jsonb CHECK (jsonb_typeof(shard) = 'array'),
   CHECK (superseded_at IS NULL OR superseded_at >= placed_at),
   CHECK (override_expires_at IS NULL OR (origin = 'operator' AND override_expires_at > placed_at))
 );
 -- the current placement is the one not yet superseded; at most one per tenant
 CREATE UNIQUE INDEX tenant_placements_current_idx ON tenant_placements (tenant_id) WHERE superseded_at IS NULL;
 CREATE INDEX tenant_placements_history_idx ON tenant_placements (tenant_id, placed_at DESC);
+
+-- Pools whose bounce or complaint rate crossed a line, what was found and what was done about it.
+CREATE TABLE reputation_incidents (
+  id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  pool_id      uuid REFERENCES ip_pools (id) ON DELETE CASCADE,
+  detected_at  timestamptz NOT NULL,
+  window_start timestamptz NOT NULL,
+  window_end   timestamptz NOT NULL,
+  level        text NOT NULL CHECK (level IN ('review', 'pause')),
+  assessment   jsonb NOT NULL,
+  actions      jsonb NOT NULL DEFAULT '[]'::jsonb CHECK (jsonb_typeof(actions) = 'array'),
+  CHECK (window_end > window_start)
+);
+CREATE INDEX reputation_incidents_pool_idx ON reputation_incidents (pool_id, detected_at DESC);
+
+CREATE TABLE tenant_quarantines (
+  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  tenant_id   uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  incident_id bigint REFERENCES reputation_incidents (id) ON DELETE SET NULL,
+  reason      text NOT NULL CHECK (length(reason) BETWEEN 1 AND 1000),
+  starts_at   timestamptz NOT NULL,
+  ends_at     timestamptz NOT NULL,
+  released_at timestamptz,
+  CHECK (ends_at > starts_at)
+);
+CREATE INDEX tenant_quarantines_tenant_idx ON tenant_quarantines (tenant_id, ends_at DESC);
 
 -- ---------------------------------------------------------------------------------------------------
 -- Events, rollups and trust scores
@@ -235,6 +265,7 @@ CREATE TABLE delivery_events (
   ingested_at           timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX delivery_events_tenant_time_idx ON delivery_events (tenant_id, occurred_at);
+CREATE INDEX delivery_events_source_time_idx ON delivery_events (egress_source, occurred_at) WHERE egress_source IS NOT NULL;
 CREATE INDEX delivery_events_message_id_idx ON delivery_events (message_id) WHERE message_id IS NOT NULL;
 -- soft-bounce streaks per recipient (five in a row count as a hard bounce)
 CREATE INDEX delivery_events_streak_idx ON delivery_events (tenant_id, recipient, occurred_at)

@@ -25,7 +25,7 @@ export interface Config {
   pseudonymKey: Buffer;
   dkim: { rsaBits: number; defaultSelector: string };
   dns: { spfInclude: string | null; bounceMxHost: string | null; dmarcRua: string | null; dmarcPolicy: 'none' | 'quarantine' | 'reject' };
-  worker: { tickMs: number; rekeyBatchSize: number; rescoreIntervalMs: number };
+  worker: { tickMs: number; rekeyBatchSize: number; rescoreIntervalMs: number; placementIntervalMs: number };
   bootstrapTokenFile: string | null;
 }
 
@@ -49,6 +49,7 @@ export const SETTINGS = {
   CP_DMARC_POLICY: { secret: false, doc: 'DMARC policy in generated records: none, quarantine or reject.', default: 'none' },
   CP_WORKER_TICK_MS: { secret: false, doc: 'How often the worker looks for due jobs, in milliseconds.', default: '5000' },
   CP_RESCORE_INTERVAL_MS: { secret: false, doc: 'How often every tenant\'s trust score is recomputed as the window slides, in milliseconds.', default: '3600000' },
+  CP_PLACEMENT_INTERVAL_MS: { secret: false, doc: 'How often the placement engine runs (bad-apple detection, tiers, shards), in milliseconds.', default: '300000' },
   CP_REKEY_BATCH_SIZE: { secret: false, doc: 'DKIM keys re-encrypted per worker tick after a master-key rotation.', default: '200' },
   CP_BOOTSTRAP_TOKEN_FILE: { secret: false, doc: 'When no operator exists yet, create one and write its admin token to this file (mode 0600). Empty disables.', default: '' },
 } as const satisfies Record<string, { secret: boolean; doc: string; default?: string }>;
@@ -163,6 +164,7 @@ export function loadConfig(env: Env): Result<Config, string[]> {
       tickMs: integer('CP_WORKER_TICK_MS', 100, 3_600_000),
       rekeyBatchSize: integer('CP_REKEY_BATCH_SIZE', 1, 10_000),
       rescoreIntervalMs: integer('CP_RESCORE_INTERVAL_MS', 1000, 86_400_000),
+      placementIntervalMs: integer('CP_PLACEMENT_INTERVAL_MS', 1000, 86_400_000),
     },
     bootstrapTokenFile: raw('CP_BOOTSTRAP_TOKEN_FILE') || null,
   };

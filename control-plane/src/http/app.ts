@@ -24,6 +24,7 @@ import { registerOperatorRoutes } from './routes/operators.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerTrustRoutes } from './routes/trust.js';
 import { registerSuppressionRoutes } from './routes/suppressions.js';
+import { registerPlacementRoutes } from './routes/placements.js';
 
 export type App = OpenAPIHono<HonoEnv>;
 
@@ -112,6 +113,7 @@ export function newApp(ctx: AppContext): App {
   registerEventRoutes(app);
   registerTrustRoutes(app);
   registerSuppressionRoutes(app);
+  registerPlacementRoutes(app);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

@@ -2,8 +2,15 @@
 import type { Config } from '../config/config.js';
 import { resealDkimKeysJob } from '../app/jobs/reseal-dkim-keys.js';
 import { rescoreTenantsJob } from '../app/jobs/rescore-tenants.js';
+import { placementJob, warmupJob } from '../app/jobs/pools-jobs.js';
 import type { Job } from './job-runner.js';
 
 export function allJobs(config: Config): Job[] {
-  return [resealDkimKeysJob(config.worker.rekeyBatchSize, 60_000), rescoreTenantsJob(config.worker.rescoreIntervalMs)];
+  return [
+    resealDkimKeysJob(config.worker.rekeyBatchSize, 60_000),
+    rescoreTenantsJob(config.worker.rescoreIntervalMs),
+    placementJob(config.worker.placementIntervalMs),
+    // cheap when there is nothing to judge: each IP is judged once per UTC day
+    warmupJob(600_000),
+  ];
 }

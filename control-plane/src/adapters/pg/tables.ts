@@ -112,6 +112,7 @@ export interface IpAddressesTable {
   monthly_cost_usd: NullableNumeric;
   state_changed_at: Timestamp;
   last_sent_at: NullableTimestamp;
+  warmup_evaluated_on: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Generated<Date>;
   updated_at: Timestamp;
 }
@@ -238,6 +239,48 @@ export interface SuppressionsTable {
   expires_at: NullableTimestamp;
 }
 
+export interface ShardEntry {
+  ip_id: string;
+  address: string;
+  weight: number;
+  rank: number;
+}
+
+export interface TenantPlacementsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  pool_id: string;
+  tier: PoolTier;
+  origin: 'engine' | 'operator';
+  reason: string;
+  inputs: Json<Record<string, unknown>>;
+  placed_at: Timestamp;
+  superseded_at: NullableTimestamp;
+  override_expires_at: NullableTimestamp;
+  shard: Json<ShardEntry[]>;
+}
+
+export interface ReputationIncidentsTable {
+  id: Generated<string>;
+  pool_id: string | null;
+  detected_at: Timestamp;
+  window_start: Timestamp;
+  window_end: Timestamp;
+  level: 'review' | 'pause';
+  assessment: Json<Record<string, unknown>>;
+  actions: Json<unknown[]>;
+}
+
+export interface TenantQuarantinesTable {
+  id: Generated<string>;
+  tenant_id: string;
+  incident_id: string | null;
+  reason: string;
+  starts_at: Timestamp;
+  ends_at: Timestamp;
+  released_at: NullableTimestamp;
+}
+
 export interface Database {
   operators: OperatorsTable;
   api_tokens: ApiTokensTable;
@@ -257,6 +300,9 @@ export interface Database {
   trust_score_snapshots: TrustScoreSnapshotsTable;
   tenant_trust: TenantTrustTable;
   suppressions: SuppressionsTable;
+  tenant_placements: TenantPlacementsTable;
+  reputation_incidents: ReputationIncidentsTable;
+  tenant_quarantines: TenantQuarantinesTable;
 }
 
 export { type Numeric };
