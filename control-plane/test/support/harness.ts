@@ -116,7 +116,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(env: Record<string, string> = {}, opts: { now?: () => Date } = {}): Promise<Harness> {
   const db = await createTestDatabase();
   const redisUrl = await allocateRedisDb();
   const config = testConfig({ DATABASE_URL: db.url, REDIS_URL: redisUrl, ...env });
@@ -127,7 +127,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       cb();
     },
   });
-  const ctx = await createContext(config, { log: createLogger(config.logLevel, sink) });
+  const ctx = await createContext(config, { log: createLogger(config.logLevel, sink), ...(opts.now ? { now: opts.now } : {}) });
   const app = newApp(ctx);
   const caller = systemCaller('test');
   const op = await createOperator(ctx, caller, { email: `admin-${randomBytes(3).toString('hex')}@example.test`, name: 'Test admin' });
