@@ -315,7 +315,7 @@ CREATE TABLE trust_score_snapshots (
 );
 CREATE INDEX trust_score_snapshots_tenant_idx ON trust_score_snapshots (tenant_id, computed_at DESC);
 
-CREATE TYPE trust_basis AS ENUM ('wilson_lower_bound', 'insufficient_sample');
+CREATE TYPE trust_basis AS ENUM ('wilson_interval', 'insufficient_sample');
 
 -- The current trust state per tenant (the gateway reads it on every recipient); snapshots keep history.
 CREATE TABLE tenant_trust (

@@ -20,7 +20,9 @@ if [ -f "$report" ]; then
   node -e '
     const r = require(process.argv[1]);
     const skipped = r.numPendingTests + r.numTodoTests;
-    process.stdout.write(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped\n`);
+    // a file that failed before any of its tests ran (a failing beforeAll) counts as a failure too
+    const broken = r.testResults.filter((f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed")).length;
+    process.stdout.write(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests + broken} failed, ${skipped} skipped\n`);
   ' "$root_dir/$report"
 fi
 exit "$status"

@@ -1,7 +1,7 @@
 -- Migration 0002: the current trust state per tenant (the gateway reads it on every recipient), and
 -- indexes for attributing returned reports and for soft-bounce streaks.
 
-CREATE TYPE trust_basis AS ENUM ('wilson_lower_bound', 'insufficient_sample');
+CREATE TYPE trust_basis AS ENUM ('wilson_interval', 'insufficient_sample');
 
 CREATE TABLE tenant_trust (
   tenant_id          uuid PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,

@@ -17,7 +17,7 @@ export async function leaderboard(ctx: AppContext, limit: number): Promise<{ ent
     .select(['tenants.pseudonym', 'tenant_trust.score'])
     .where('tenants.leaderboard_opt_out', '=', false)
     .where('tenants.status', '=', 'active')
-    .where('tenant_trust.basis', '=', 'wilson_lower_bound')
+    .where('tenant_trust.basis', '=', 'wilson_interval')
     .orderBy('tenant_trust.score', 'desc')
     .orderBy('tenants.pseudonym')
     .limit(limit)

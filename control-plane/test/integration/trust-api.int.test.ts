@@ -33,7 +33,7 @@ describe('trust score through the API', () => {
     const at = new Date(Date.now() - 3600_000);
     await ingest([...Array.from({ length: 95 }, () => kumoRecord('Delivery', { tenant: t, at })), ...Array.from({ length: 5 }, () => kumoRecord('Bounce', { tenant: t, at }))]);
     const locked = await expectJson(await h.request('GET', `/v1/tenants/${t}/trust`), 200);
-    expect(locked).toMatchObject({ locked: true, basis: 'wilson_lower_bound', sample: { sends: 100, sufficient: true } });
+    expect(locked).toMatchObject({ locked: true, basis: 'wilson_interval', sample: { sends: 100, sufficient: true } });
     expect(locked.rates.bounce.raw_pct).toBe(5);
     expect(locked.rehabilitation).toMatchObject({ clean_sends_needed: 400, target_at_lock: 400, bounce: { current_pct: 5, target_pct: 1, clean_sends_needed: 400 } });
     expect(locked.rehabilitation.instructions).toContain('Send 400 clean warming messages');

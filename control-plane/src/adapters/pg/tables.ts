@@ -218,7 +218,7 @@ export interface TrustScoreSnapshotsTable {
 export interface TenantTrustTable {
   tenant_id: string;
   score: Numeric;
-  basis: 'wilson_lower_bound' | 'insufficient_sample';
+  basis: 'wilson_interval' | 'insufficient_sample';
   locked: boolean;
   lock_kind: 'authentication' | 'score' | null;
   locked_at: NullableTimestamp;

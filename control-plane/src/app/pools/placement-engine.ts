@@ -112,10 +112,12 @@ async function actOnIncident(
     actions.push({ action: 'quarantine_tenant', tenant_id: apple.tenant_id, until: new Date(now.getTime() + s.quarantine_hours * 3_600_000).toISOString(), reason });
   }
   const rotations: { ipId: string; replacementId: string | null; reason: string }[] = [];
+  const taken = new Set<string>();
   for (const damaged of assessment.damaged_ips) {
     const ip = allIps.find((x) => x.ipId === damaged.ip_id);
     if (!ip || ip.state === 'quarantined' || ip.state === 'retired') continue;
-    const replacementId = await pickReplacement(tx, pool, ip, s.max_node_share_pct);
+    const replacementId = await pickReplacement(tx, pool, ip, s.max_node_share_pct, taken);
+    if (replacementId) taken.add(replacementId);
     rotations.push({ ipId: ip.ipId, replacementId, reason: damaged.reason });
     actions.push({ action: 'rotate_ip', ip_id: ip.ipId, address: ip.address, to_state: 'quarantined', replacement_ip_id: replacementId, reason: damaged.reason });
   }
@@ -162,7 +164,7 @@ async function actOnIncident(
  * A spare IP (in no pool, warming or active) to stand in for a damaged one, preferring nodes that hold
  * the fewest of this tier's IPs, so the rotation does not worsen the node concentration.
  */
-async function pickReplacement(tx: Tx, pool: { tier: Tier; ips: PooledIp[] }, damaged: PooledIp, maxSharePct: number): Promise<string | null> {
+async function pickReplacement(tx: Tx, pool: { tier: Tier; ips: PooledIp[] }, damaged: PooledIp, maxSharePct: number, taken: Set<string>): Promise<string | null> {
   const spares = await tx
     .selectFrom('ip_addresses as ip')
     .leftJoin('ip_pool_members as m', 'm.ip_id', 'ip.id')
@@ -170,7 +172,8 @@ async function pickReplacement(tx: Tx, pool: { tier: Tier; ips: PooledIp[] }, da
     .where('m.ip_id', 'is', null)
     .where('ip.state', 'in', ['active', 'warming'])
     .where('ip.id', '!=', damaged.ipId)
-    .execute();
+    .execute()
+    .then((rows) => rows.filter((r) => !taken.has(r.id)));
   if (spares.length === 0) return null;
   const perNode = new Map<string, number>();
   for (const ip of pool.ips) if (ip.ipId !== damaged.ipId) perNode.set(ip.nodeId, (perNode.get(ip.nodeId) ?? 0) + 1);
@@ -250,7 +253,7 @@ export async function runPlacementEngine(ctx: AppContext, tx: Tx, now: Date, onl
     summary.diversity_problems.push(...checkNodeDiversity(tier, tierIps, s.max_node_share_pct).problems);
   }
 
-  let tq = tx.selectFrom('tenants').leftJoin('tenant_trust', 'tenant_trust.tenant_id', 'tenants.id').select(['tenants.id', 'tenant_trust.score', 'tenant_trust.locked']).orderBy('tenants.id');
+  let tq = tx.selectFrom('tenants').leftJoin('tenant_trust', 'tenant_trust.tenant_id', 'tenants.id').select(['tenants.id', 'tenant_trust.score', 'tenant_trust.locked', 'tenant_trust.basis']).orderBy('tenants.id');
   if (onlyTenant) tq = tq.where('tenants.id', '=', onlyTenant);
   const tenants = await tq.execute();
   let cq = tx.selectFrom('tenant_placements').select(['id', 'tenant_id', 'pool_id', 'tier', 'origin', 'placed_at', 'override_expires_at', 'shard']).where('superseded_at', 'is', null);
@@ -262,7 +265,7 @@ export async function runPlacementEngine(ctx: AppContext, tx: Tx, now: Date, onl
     summary.tenants++;
     const cur = current.get(t.id) ?? null;
     const curPlacement: CurrentPlacement | null = cur ? { tier: cur.tier, origin: cur.origin, placedAt: cur.placed_at, overrideExpiresAt: cur.override_expires_at } : null;
-    const decision = decideTier({ score: Number(t.score ?? 0), locked: t.locked ?? true, quarantine: quarantines.get(t.id) ?? null, current: curPlacement, now }, s);
+    const decision = decideTier({ score: Number(t.score ?? 0), locked: t.locked ?? true, sampleSufficient: t.basis === 'wilson_interval', quarantine: quarantines.get(t.id) ?? null, current: curPlacement, now }, s);
     if (decision.deferredTo) summary.deferred++;
     const shard = shardFor(t.id, decision.tier, ips, s.shard_size);
     summary.by_tier[decision.tier]++;

@@ -44,6 +44,7 @@ export async function getTenantTrust(ctx: AppContext, tenantId: string, history:
   return {
     tenant_id: tenantId,
     score: a.score,
+    score_bounds: a.score_bounds,
     basis: a.basis,
     authenticated: a.authenticated,
     external_sending: a.locked ? ('locked' as const) : ('allowed' as const),

@@ -29,7 +29,7 @@ describe('decideTier', () => {
     ['an expired override hands back to the engine', 80, false, placed('premium', 100, 'operator', -1), 'standard', true],
     ['an expired override on the right tier is re-recorded as the engine\'s', 80, false, placed('standard', 100, 'operator', -1), 'standard', true],
   ])('%s', (_n, score, locked, current, tier, changed) => {
-    const d = decideTier({ score, locked, quarantine: null, current, now }, s);
+    const d = decideTier({ score, locked, sampleSufficient: true, quarantine: null, current, now }, s);
     expect(d.tier).toBe(tier);
     expect(d.changed).toBe(changed);
     expect(d.reason.length).toBeGreaterThan(10);
@@ -37,14 +37,20 @@ describe('decideTier', () => {
 
   it('quarantine beats everything but an operator override, until it ends', () => {
     const q = { until: new Date(now.getTime() + 3_600_000), reason: 'bad apple' };
-    expect(decideTier({ score: 99, locked: false, quarantine: q, current: placed('premium'), now }, s)).toMatchObject({ tier: 'quarantine', changed: true });
-    expect(decideTier({ score: 99, locked: false, quarantine: q, current: placed('standard', 1, 'operator', 2), now }, s).tier).toBe('standard');
+    expect(decideTier({ score: 99, locked: false, sampleSufficient: true, quarantine: q, current: placed('premium'), now }, s)).toMatchObject({ tier: 'quarantine', changed: true });
+    expect(decideTier({ score: 99, locked: false, sampleSufficient: true, quarantine: q, current: placed('standard', 1, 'operator', 2), now }, s).tier).toBe('standard');
     const ended = { until: hoursAgo(1), reason: 'bad apple' };
-    expect(decideTier({ score: 50, locked: true, quarantine: ended, current: placed('quarantine', 100), now }, s).tier).toBe('rehabilitation');
+    expect(decideTier({ score: 50, locked: true, sampleSufficient: true, quarantine: ended, current: placed('quarantine', 100), now }, s).tier).toBe('rehabilitation');
+  });
+
+  it('never grants premium on a sample below the minimum', () => {
+    expect(decideTier({ score: 98, locked: false, sampleSufficient: false, quarantine: null, current: null, now }, s)).toMatchObject({ tier: 'standard' });
+    expect(decideTier({ score: 98, locked: false, sampleSufficient: false, quarantine: null, current: placed('standard'), now }, s)).toMatchObject({ tier: 'standard', changed: false });
+    expect(decideTier({ score: 98, locked: false, sampleSufficient: false, quarantine: null, current: placed('premium'), now }, s).tier).toBe('premium');
   });
 
   it('says why the dwell held a move back, and where it would go', () => {
-    const d = decideTier({ score: 95, locked: false, quarantine: null, current: placed('standard', 10), now }, s);
+    const d = decideTier({ score: 95, locked: false, sampleSufficient: true, quarantine: null, current: placed('standard', 10), now }, s);
     expect(d.deferredTo).toBe('premium');
     expect(d.reason).toContain('minimum dwell');
     expect(d.inputs).toMatchObject({ score: 95, current_tier: 'standard' });

@@ -29,6 +29,8 @@ export interface CurrentPlacement {
 export interface TierInputs {
   score: number;
   locked: boolean;
+  /** the score rests on at least the minimum sample; premium is never granted on less */
+  sampleSufficient: boolean;
   /** an engine quarantine still in force (abuse detection), with its reason */
   quarantine: { until: Date; reason: string } | null;
   current: CurrentPlacement | null;
@@ -56,6 +58,7 @@ export function decideTier(i: TierInputs, s: PlacementSettings): TierDecision {
   const inputs = {
     score: i.score,
     locked: i.locked,
+    sample_sufficient: i.sampleSufficient,
     quarantine: i.quarantine ? { until: i.quarantine.until.toISOString(), reason: i.quarantine.reason } : null,
     current_tier: current?.tier ?? null,
     current_since: current?.placedAt.toISOString() ?? null,
@@ -75,6 +78,9 @@ export function decideTier(i: TierInputs, s: PlacementSettings): TierDecision {
   if (i.quarantine && i.quarantine.until > i.now) return decide('quarantine', `quarantined until ${i.quarantine.until.toISOString()}: ${i.quarantine.reason}`);
   if (i.locked) return decide('rehabilitation', `external sending is locked (score ${i.score}): warming lane only until rehabilitated`);
 
+  if (!i.sampleSufficient && current?.tier !== 'premium') {
+    return decide('standard', `score ${i.score} rests on too small a sample for premium: standard until the sample is sufficient`);
+  }
   const band = bandFor(i.score, current?.tier ?? null, s);
   const why = band === 'premium'
     ? `score ${i.score} is in the premium band (>= ${s.premium_min_score}${current?.tier === 'premium' ? `, kept down to ${s.premium_min_score - s.hysteresis_points}` : ''})`

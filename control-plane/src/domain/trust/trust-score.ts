@@ -6,9 +6,12 @@
  *       + 1.5 per 1% replies + 0.2 per 1% opens
  *       - 10 per 1% bounces  - 100 per 0.1% complaints          (weights are operator settings)
  *
- * Rates are estimated conservatively: below the minimum sample the lock state does not move at all,
- * and above it each rate is the lower end of its Wilson interval, so a handful of unlucky sends cannot
- * lock a tenant and a handful of lucky opens cannot unlock one.
+ * The score is the formula on the observed rates. Noise is handled in the lock decision, not by
+ * bending the score: below the minimum sample the lock state does not move at all; above it a tenant
+ * is locked only when even the benefit-of-the-doubt score (bad rates at the low end of their Wilson
+ * interval, good rates at the high end) is below the line, and unlocked only when its score reaches
+ * the higher unlock threshold. A handful of unlucky sends cannot lock a tenant; the gap between the
+ * two thresholds keeps it from flapping.
  */
 import type { Settings } from '../settings/settings.js';
 
@@ -42,20 +45,22 @@ export interface PreviousTrustState {
 }
 
 export interface RateEstimate {
-  /** k / n, as a percentage */
+  /** k / n, as a percentage: what the score uses */
   raw_pct: number;
-  /** lower end of the Wilson interval at the configured confidence, as a percentage */
+  /** the Wilson interval at the configured confidence, as percentages */
   wilson_low_pct: number;
-  /** what the score used */
-  used_pct: number;
+  wilson_high_pct: number;
   numerator: number;
   denominator: number;
 }
 
-export type Basis = 'wilson_lower_bound' | 'insufficient_sample';
+/** insufficient_sample: the lock state does not move; wilson_interval: locks use the optimistic bound */
+export type Basis = 'wilson_interval' | 'insufficient_sample';
 
 export interface TrustAssessment {
   score: number;
+  /** the score with every rate at the tenant's best (optimistic) and worst (pessimistic) plausible value */
+  score_bounds: { optimistic: number; pessimistic: number };
   contributions: { base: number; replies: number; opens: number; bounces: number; complaints: number };
   rates: { bounce: RateEstimate; complaint: RateEstimate; open: RateEstimate; reply: RateEstimate };
   sample: { sends: number; delivered: number; min_sample: number; sufficient: boolean };
@@ -119,8 +124,8 @@ const round = (x: number, places = 4): number => {
 function estimate(k: number, n: number, confidence: number): RateEstimate {
   const kk = Math.min(k, n);
   const raw = n > 0 ? kk / n : 0;
-  const low = wilsonInterval(kk, n, confidence).low;
-  return { raw_pct: round(raw * 100), wilson_low_pct: round(low * 100), used_pct: round(low * 100), numerator: k, denominator: n };
+  const { low, high } = n > 0 ? wilsonInterval(kk, n, confidence) : { low: 0, high: 0 };
+  return { raw_pct: round(raw * 100), wilson_low_pct: round(low * 100), wilson_high_pct: round(high * 100), numerator: k, denominator: n };
 }
 
 /** The formula itself, on percentages. The worked examples (5% bounces = -50, 0.3% complaints = 0) hold here. */
@@ -165,10 +170,20 @@ export function assessTrust(
   };
   const sufficient = sends >= w.min_sample;
   const { score, contributions } = scoreFromRates(
-    { replyPct: rates.reply.used_pct, openPct: rates.open.used_pct, bouncePct: rates.bounce.used_pct, complaintPct: rates.complaint.used_pct },
+    { replyPct: rates.reply.raw_pct, openPct: rates.open.raw_pct, bouncePct: rates.bounce.raw_pct, complaintPct: rates.complaint.raw_pct },
     authenticated,
     w,
   );
+  const optimistic = scoreFromRates(
+    { replyPct: rates.reply.wilson_high_pct, openPct: rates.open.wilson_high_pct, bouncePct: rates.bounce.wilson_low_pct, complaintPct: rates.complaint.wilson_low_pct },
+    authenticated,
+    w,
+  ).score;
+  const pessimistic = scoreFromRates(
+    { replyPct: rates.reply.wilson_low_pct, openPct: rates.open.wilson_low_pct, bouncePct: rates.bounce.wilson_high_pct, complaintPct: rates.complaint.wilson_high_pct },
+    authenticated,
+    w,
+  ).score;
 
   // a lock that was only about authentication says nothing about the score: once the domain is
   // verified, the tenant is judged as if it had never been locked
@@ -186,8 +201,8 @@ export function assessTrust(
     kind = score < w.unlock_at_or_above ? 'score' : null;
     reason = kind ? `score ${score} is below the unlock threshold ${w.unlock_at_or_above}` : null;
   } else {
-    kind = score < w.lock_below ? 'score' : null;
-    reason = kind ? `score ${score} fell below ${w.lock_below}` : null;
+    kind = optimistic < w.lock_below ? 'score' : null;
+    reason = kind ? `score ${score} fell below ${w.lock_below} (and so did the benefit-of-the-doubt score ${optimistic})` : null;
   }
   const locked = kind !== null;
   const lockChanged = kind !== ((previous?.locked ?? false) ? (previous?.lockKind ?? 'score') : null);
@@ -221,10 +236,11 @@ export function assessTrust(
 
   return {
     score,
+    score_bounds: { optimistic, pessimistic },
     contributions,
     rates,
     sample: { sends, delivered: c.delivered, min_sample: w.min_sample, sufficient },
-    basis: sufficient ? 'wilson_lower_bound' : 'insufficient_sample',
+    basis: sufficient ? 'wilson_interval' : 'insufficient_sample',
     authenticated,
     locked,
     lock_kind: kind,

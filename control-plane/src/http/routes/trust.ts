@@ -9,13 +9,14 @@ import { rescoreAllTenants } from '../../app/trust/rescore.js';
 import { leaderboard } from '../../app/leaderboard.js';
 import { writeAudit } from '../../app/audit.js';
 
-const rate = z.object({ raw_pct: z.number(), wilson_low_pct: z.number(), used_pct: z.number(), numerator: z.number(), denominator: z.number() });
+const rate = z.object({ raw_pct: z.number(), wilson_low_pct: z.number(), wilson_high_pct: z.number(), numerator: z.number(), denominator: z.number() });
 const counts = z.object({ sent: z.number(), delivered: z.number(), hard_bounces: z.number(), soft_bounces: z.number(), complaints: z.number(), opens: z.number(), clicks: z.number(), replies: z.number() });
 const trustSchema = z
   .object({
     tenant_id: z.string(),
-    score: z.number().openapi({ description: 'Platform Trust Score, 0-100' }),
-    basis: z.enum(['wilson_lower_bound', 'insufficient_sample']).openapi({ description: 'insufficient_sample: below the minimum sample the lock state does not move; otherwise rates are the lower Wilson bound' }),
+    score: z.number().openapi({ description: 'Platform Trust Score, 0-100: the formula on the observed rates' }),
+    score_bounds: z.object({ optimistic: z.number(), pessimistic: z.number() }).openapi({ description: 'the score with every rate at the end of its Wilson interval that favours (optimistic) or disfavours (pessimistic) the tenant' }),
+    basis: z.enum(['wilson_interval', 'insufficient_sample']).openapi({ description: 'insufficient_sample: below the minimum sample the lock state does not move; wilson_interval: a lock needs the optimistic score below the line' }),
     authenticated: z.boolean(),
     external_sending: z.enum(['allowed', 'locked']),
     locked: z.boolean(),
