@@ -8,7 +8,7 @@ import type { Selectable } from 'kysely';
 import type { Db, Tx } from '../adapters/pg/database.js';
 import type { AuditLogTable } from '../adapters/pg/tables.js';
 import type { Caller } from './actor.js';
-import { decodeCursor, encodeCursor, type Page } from './pagination.js';
+import { cursorId, pageById, type Page } from './pagination.js';
 
 
 export interface AuditEntryInput {
@@ -55,12 +55,8 @@ export async function listAudit(db: Db, f: AuditFilter): Promise<Page<AuditRow>>
   if (f.targetId) q = q.where('target_id', '=', f.targetId);
   if (f.tenantId) q = q.where('tenant_id', '=', f.tenantId);
   if (f.action) q = q.where('action', '=', f.action);
-  const after = decodeCursor(f.cursor);
-  if (after) q = q.where('id', '<', sql<string>`${after[1]}::bigint`);
+  const after = cursorId(f.cursor);
+  if (after) q = q.where('id', '<', sql<string>`${after}::bigint`);
 
-  const rows = (await q.orderBy('id', 'desc').limit(f.limit + 1).execute()) as unknown as AuditRow[];
-  const more = rows.length > f.limit;
-  const items = rows.slice(0, f.limit);
-  const last = items[items.length - 1];
-  return { items, next_cursor: more && last ? encodeCursor('0', last.id) : null };
+  return pageById((await q.orderBy('id', 'desc').limit(f.limit + 1).execute()) as unknown as AuditRow[], f.limit);
 }

@@ -50,3 +50,16 @@ export function toPage<T extends { id: string; _k: string }>(rows: T[], limit: n
     next_cursor: more && last ? encodeCursor(last._k, last.id) : null,
   };
 }
+
+/** For append-only tables keyed by a bigint identity: the id after which (or before which) to continue. */
+export function cursorId(cursor: string | undefined): string | null {
+  const c = decodeCursor(cursor);
+  return c ? c[1] : null;
+}
+
+/** Rows fetched as `limit + 1` in id order: the page and the cursor for the next one. */
+export function pageById<T extends { id: string | number }>(rows: T[], limit: number): { items: T[]; next_cursor: string | null } {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, next_cursor: rows.length > limit && last ? encodeCursor('0', String(last.id)) : null };
+}

@@ -11,7 +11,7 @@ import { parseCsv, toCsv } from '../domain/suppression/csv.js';
 import { normalisePattern, patternsFor } from '../domain/suppression/pattern.js';
 import type { Caller } from './actor.js';
 import { writeAudit } from './audit.js';
-import { decodeCursor, encodeCursor, type Page } from './pagination.js';
+import { cursorId, pageById, type Page } from './pagination.js';
 import { iso, isoOrNull } from './views.js';
 
 export interface SuppressionView {
@@ -61,12 +61,10 @@ export async function listSuppressions(
   let query = scoped(ctx.db, tenantId);
   if (q.contains) query = query.where('pattern', 'like', `%${q.contains.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
   if (q.reason) query = query.where('reason', '=', q.reason);
-  const after = decodeCursor(q.cursor);
-  if (after) query = query.where('id', '>', sql<string>`${after[1]}::bigint`);
-  const rows = await query.orderBy('id').limit(q.limit + 1).execute();
-  const items = rows.slice(0, q.limit);
-  const last = items[items.length - 1];
-  return { items: items.map(view), next_cursor: rows.length > q.limit && last ? encodeCursor('0', String(last.id)) : null };
+  const after = cursorId(q.cursor);
+  if (after) query = query.where('id', '>', sql<string>`${after}::bigint`);
+  const page = pageById(await query.orderBy('id').limit(q.limit + 1).execute(), q.limit);
+  return { items: page.items.map(view), next_cursor: page.next_cursor };
 }
 
 export interface AddSuppressionInput {

@@ -7,7 +7,7 @@ import { computeCosts } from '../../domain/pools/costs.js';
 import { checkNodeDiversity } from '../../domain/pools/node-diversity.js';
 import { TIERS, type Tier } from '../../domain/pools/placement.js';
 import { notFound } from '../../domain/shared/errors.js';
-import { decodeCursor, encodeCursor } from '../pagination.js';
+import { cursorId, pageById } from '../pagination.js';
 import { readSettings } from '../settings.js';
 import { windowStartDay } from '../trust/rescore.js';
 import { iso, isoOrNull } from '../views.js';
@@ -86,12 +86,10 @@ const incidentView = (r: IncidentRow) => ({
 export async function listIncidents(ctx: AppContext, q: { limit: number; cursor?: string | undefined; pool_id?: string | undefined }) {
   let query = ctx.db.selectFrom('reputation_incidents').selectAll();
   if (q.pool_id) query = query.where('pool_id', '=', q.pool_id);
-  const after = decodeCursor(q.cursor);
-  if (after) query = query.where('id', '<', sql<string>`${after[1]}::bigint`);
-  const rows = (await query.orderBy('id', 'desc').limit(q.limit + 1).execute()) as unknown as IncidentRow[];
-  const items = rows.slice(0, q.limit);
-  const last = items[items.length - 1];
-  return { items: items.map(incidentView), next_cursor: rows.length > q.limit && last ? encodeCursor('0', String(last.id)) : null };
+  const after = cursorId(q.cursor);
+  if (after) query = query.where('id', '<', sql<string>`${after}::bigint`);
+  const page = pageById((await query.orderBy('id', 'desc').limit(q.limit + 1).execute()) as unknown as IncidentRow[], q.limit);
+  return { items: page.items.map(incidentView), next_cursor: page.next_cursor };
 }
 
 export async function costsReport(ctx: AppContext) {

@@ -7,7 +7,7 @@ import type { Tier } from '../../domain/pools/placement.js';
 import { AppError, notFound } from '../../domain/shared/errors.js';
 import type { Caller } from '../actor.js';
 import { writeAudit } from '../audit.js';
-import { decodeCursor, encodeCursor, type Page } from '../pagination.js';
+import { cursorId, pageById, type Page } from '../pagination.js';
 import { readSettings } from '../settings.js';
 import { iso, isoOrNull } from '../views.js';
 import { loadPooledIps } from './fleet-state.js';
@@ -62,24 +62,20 @@ export async function getCurrentPlacement(ctx: AppContext, tenantId: string): Pr
 
 export async function listPlacementHistory(ctx: AppContext, tenantId: string, q: { limit: number; cursor?: string | undefined }): Promise<Page<PlacementView>> {
   let query = ctx.db.selectFrom('tenant_placements').selectAll().where('tenant_id', '=', tenantId);
-  const after = decodeCursor(q.cursor);
-  if (after) query = query.where('id', '<', sql<string>`${after[1]}::bigint`);
-  const rows = (await query.orderBy('id', 'desc').limit(q.limit + 1).execute()) as unknown as Row[];
-  const items = rows.slice(0, q.limit);
-  const last = items[items.length - 1];
-  return { items: items.map(view), next_cursor: rows.length > q.limit && last ? encodeCursor('0', String(last.id)) : null };
+  const after = cursorId(q.cursor);
+  if (after) query = query.where('id', '<', sql<string>`${after}::bigint`);
+  const page = pageById((await query.orderBy('id', 'desc').limit(q.limit + 1).execute()) as unknown as Row[], q.limit);
+  return { items: page.items.map(view), next_cursor: page.next_cursor };
 }
 
 export async function listCurrentPlacements(ctx: AppContext, q: { limit: number; cursor?: string | undefined; tier?: Tier | undefined; pool_id?: string | undefined }): Promise<Page<PlacementView>> {
   let query = ctx.db.selectFrom('tenant_placements').selectAll().where('superseded_at', 'is', null);
   if (q.tier) query = query.where('tier', '=', q.tier);
   if (q.pool_id) query = query.where('pool_id', '=', q.pool_id);
-  const after = decodeCursor(q.cursor);
-  if (after) query = query.where('id', '>', sql<string>`${after[1]}::bigint`);
-  const rows = (await query.orderBy('id').limit(q.limit + 1).execute()) as unknown as Row[];
-  const items = rows.slice(0, q.limit);
-  const last = items[items.length - 1];
-  return { items: items.map(view), next_cursor: rows.length > q.limit && last ? encodeCursor('0', String(last.id)) : null };
+  const after = cursorId(q.cursor);
+  if (after) query = query.where('id', '>', sql<string>`${after}::bigint`);
+  const page = pageById((await query.orderBy('id').limit(q.limit + 1).execute()) as unknown as Row[], q.limit);
+  return { items: page.items.map(view), next_cursor: page.next_cursor };
 }
 
 export async function runPlacementNow(ctx: AppContext, caller: Caller): Promise<PlacementRunSummary> {

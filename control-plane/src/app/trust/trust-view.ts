@@ -2,7 +2,7 @@
 import { sql } from 'kysely';
 import type { AppContext } from '../../context.js';
 import { notFound } from '../../domain/shared/errors.js';
-import { decodeCursor, encodeCursor } from '../pagination.js';
+import { cursorId, pageById } from '../pagination.js';
 import { iso, isoOrNull } from '../views.js';
 import { readSettings } from '../settings.js';
 import { assessTenants } from './rescore.js';
@@ -35,11 +35,9 @@ export async function getTenantTrust(ctx: AppContext, tenantId: string, history:
   }
 
   let hq = ctx.db.selectFrom('trust_score_snapshots').selectAll().where('tenant_id', '=', tenantId);
-  const after = decodeCursor(history.cursor);
-  if (after) hq = hq.where('id', '<', sql<string>`${after[1]}::bigint`);
-  const rows = await hq.orderBy('id', 'desc').limit(history.limit + 1).execute();
-  const page = rows.slice(0, history.limit);
-  const last = page[page.length - 1];
+  const after = cursorId(history.cursor);
+  if (after) hq = hq.where('id', '<', sql<string>`${after}::bigint`);
+  const page = pageById(await hq.orderBy('id', 'desc').limit(history.limit + 1).execute(), history.limit);
 
   return {
     tenant_id: tenantId,
@@ -61,7 +59,7 @@ export async function getTenantTrust(ctx: AppContext, tenantId: string, history:
     rehabilitation: a.rehabilitation ? { ...a.rehabilitation, progress } : null,
     stored: stored ? { score: Number(stored.score), locked: stored.locked, computed_at: iso(stored.computed_at) } : null,
     history: {
-      items: page.map((s) => ({
+      items: page.items.map((s) => ({
         id: String(s.id),
         computed_at: iso(s.computed_at),
         score: Number(s.score),
@@ -69,7 +67,7 @@ export async function getTenantTrust(ctx: AppContext, tenantId: string, history:
         lock_reason: s.lock_reason,
         components: s.components,
       })),
-      next_cursor: rows.length > history.limit && last ? encodeCursor('0', String(last.id)) : null,
+      next_cursor: page.next_cursor,
     },
   };
 }

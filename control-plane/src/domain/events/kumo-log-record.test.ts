@@ -126,6 +126,8 @@ describe('parseKumoRecord', () => {
     ['a missing id', { ...record(), id: undefined }, 'spool id'],
     ['a hostile id', { ...record(), id: "1'; --" }, 'spool id'],
     ['no time', { ...record(), event_time: 'yesterday', timestamp: undefined }, 'valid time'],
+    ['a time past what a Date holds', { ...record(), event_time: '', timestamp: 8640000000000.001 }, 'valid time'],
+    ['a time in 1970', { ...record(), event_time: undefined, timestamp: 5 }, 'valid time'],
     ['a numeric recipient', { ...record(), recipient: 42 }, 'recipient'],
     ['a recipient with spaces', { ...record(), recipient: 'a b@c' }, 'not an address'],
     ['a code out of range', { ...record(), response: { code: 9999 } }, 'response.code'],
@@ -138,10 +140,10 @@ describe('parseKumoRecord', () => {
   it('property: never throws, whatever the input', () => {
     fc.assert(fc.property(fc.anything(), (x) => {
       expect(() => parseKumoRecord(x, 'n')).not.toThrow();
-    }));
+    }), { numRuns: 500 });
     fc.assert(fc.property(fc.dictionary(fc.constantFrom('type', 'id', 'recipient', 'response', 'meta', 'timestamp', 'event_time', 'feedback_report', 'headers'), fc.anything()), (x) => {
       expect(() => parseKumoRecord({ ...record(), ...x }, 'n')).not.toThrow();
-    }));
+    }), { numRuns: 2000 });
   });
 
   it('strips control characters from response text', () => {

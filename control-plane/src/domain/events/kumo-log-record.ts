@@ -148,17 +148,22 @@ export function classify(
   }
 }
 
+/** Records outside these years are corrupt or hostile: refuse them rather than skew a window. */
+const EARLIEST = Date.UTC(2000, 0, 1);
+const LATEST = Date.UTC(2100, 0, 1);
+const plausible = (d: Date): Date | null => {
+  const t = d.getTime();
+  return Number.isFinite(t) && t >= EARLIEST && t < LATEST ? d : null;
+};
+
 function occurredAt(rec: Record<string, unknown>): Date | null {
   // event_time (RFC 3339, nanoseconds) exists since 2025.10.06; older nodes send only `timestamp`
   if (typeof rec.event_time === 'string') {
-    const d = new Date(rec.event_time);
-    if (!Number.isNaN(d.getTime())) return d;
+    const d = plausible(new Date(rec.event_time));
+    if (d) return d;
   }
-  if (typeof rec.timestamp === 'number' && Number.isFinite(rec.timestamp) && rec.timestamp > 0) return new Date(rec.timestamp * 1000);
-  if (typeof rec.timestamp === 'string') {
-    const d = new Date(rec.timestamp);
-    if (!Number.isNaN(d.getTime())) return d;
-  }
+  if (typeof rec.timestamp === 'number' && Number.isFinite(rec.timestamp)) return plausible(new Date(rec.timestamp * 1000));
+  if (typeof rec.timestamp === 'string') return plausible(new Date(rec.timestamp));
   return null;
 }
 
