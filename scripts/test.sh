@@ -6,6 +6,7 @@ root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root_dir"
 
 . scripts/prepare.sh
+bash scripts/ensure-test-tools.sh
 
 echo "[test] type check" >&2
 npx tsc -p tsconfig.json --noEmit
