@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import luaparse from 'luaparse';
 import { describe, expect, it } from 'vitest';
 import { evalLuaData } from '../../test/support/lua.js';
-import { float, luaLiteral, luaString, map, record, type LuaValue } from './lua-literal.js';
+import { float, LuaFloat, luaLiteral, luaString, map, record, type LuaValue } from './lua-literal.js';
 
 const HOSTILE = [
   "'", '"', '\\', "\\'", ']]', ']=]', '[[', '[==[', '\n', '\r\n', '\u0000', '\u0000123', '\u001b[31m', '\u007f',
@@ -10,8 +10,8 @@ const HOSTILE = [
 ];
 
 /** What a rendered value should read as back in Lua, in the JSON the harness returns. */
-function expected(v: LuaValue | ReturnType<typeof float>): unknown {
-  if (v && typeof v === 'object' && 'value' in v && !Array.isArray(v)) return { float: (v as { value: number }).value };
+function expected(v: LuaValue): unknown {
+  if (v instanceof LuaFloat) return { float: v.value };
   if (typeof v === 'number') return Number.isInteger(v) ? v : { float: v };
   // an empty table is an empty table in Lua, whether it was a list or a map
   if (Array.isArray(v)) return v.length === 0 ? {} : v.map(expected);

@@ -11,7 +11,7 @@
  * The output is in the Lua 5.3 subset that luaparse understands and Lua 5.4 runs.
  */
 
-export type LuaValue = string | number | boolean | null | undefined | LuaValue[] | LuaRecord | LuaMap;
+export type LuaValue = string | number | boolean | null | undefined | LuaFloat | LuaValue[] | LuaRecord | LuaMap;
 
 const RECORD = Symbol('lua-record');
 const MAP = Symbol('lua-map');
@@ -78,7 +78,7 @@ function writeKey(key: string, bare: boolean): string {
  * Write a value. Numbers are integers when they are whole, floats otherwise; wrap a whole number in
  * `float()` to force a float.
  */
-export function luaLiteral(value: LuaValue | LuaFloat, indent = ''): string {
+export function luaLiteral(value: LuaValue, indent = ''): string {
   if (value instanceof LuaFloat) return luaNumber(value.value, false);
   if (value === null || value === undefined) return 'nil';
   if (typeof value === 'string') return luaString(value);
