@@ -22,7 +22,7 @@ export function runLua(script: string, args: string[] = []): LuaRun {
   writeFileSync(file, script);
   const r = spawnSync(LUA, [file, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, LUA_PATH: `${path.join(projectRoot(), 'lua-policy', 'test', '?.lua')};;` },
+    env: { ...process.env, LUA_PATH: `${path.join(projectRoot(), 'lua-policy', 'test', '?.lua')};${path.join(projectRoot(), 'lua-policy', 'src', '?.lua')};;` },
   });
   if (r.error) throw new Error(`cannot run ${LUA}: ${r.error.message} (bash scripts/ensure-test-tools.sh installs it)`);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };

@@ -1,0 +1,266 @@
+--[[ Control-plane runtime for a KumoMTA node.
+
+Usage (in the node's init.lua, at the top level, before any catch-all get_queue_config):
+
+  local cp = require 'cp_runtime'
+  local data = cp.load {
+    generated = '/opt/kumomta/etc/policy/cp/generated.lua',
+    last_known_good = '/opt/kumomta/etc/policy/cp/last-known-good.lua',
+  }
+  cp.setup(data)
+
+The generated module is data only (`return { ... }`), written by the control plane. It is compiled
+into an empty environment, so nothing in it can call anything; it is checked for shape before use,
+and a module that fails either check is ignored in favour of the last known good one, so a bad publish
+cannot stop the node. All the behaviour lives here, in reviewed, hand-written code.
+
+Routing: the submission gateway sets the trusted headers X-KCP-Tenant (our tenant id) and X-KCP-Lane
+(`external` or `warming`); they are read into meta and removed before delivery. Warming mail is queued
+under the campaign `warming`, so each lane has its own scheduled queue and egress pool.
+]]
+local kumo = require 'kumo'
+
+local mod = {}
+
+mod.TENANT_HEADER = 'X-KCP-Tenant'
+mod.LANE_HEADER = 'X-KCP-Lane'
+mod.WARMING_CAMPAIGN = 'warming'
+mod.FORMAT = 1
+
+local UUID = '^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$'
+
+-- Per mailbox provider: how hard to push. Conservative by design; warm-up caps come on top.
+mod.SHAPING = {
+  gmail = { connection_limit = 10, max_deliveries_per_connection = 50 },
+  microsoft = { connection_limit = 8, max_deliveries_per_connection = 20 },
+  yahoo = { connection_limit = 6, max_deliveries_per_connection = 20 },
+  other = { connection_limit = 5, max_deliveries_per_connection = 100 },
+}
+
+local function read_file(path)
+  local f = io.open(path, 'r')
+  if not f then
+    return nil
+  end
+  local text = f:read 'a'
+  f:close()
+  return text
+end
+
+local function is_table(v)
+  return type(v) == 'table'
+end
+
+--- Check the shape of generated data; returns nil or a description of the first problem.
+function mod.check(data)
+  if not is_table(data) then
+    return 'the module did not return a table'
+  end
+  if data.format ~= mod.FORMAT then
+    return 'unsupported format ' .. tostring(data.format)
+  end
+  for _, key in ipairs { 'sources', 'pools', 'tenants', 'dkim' } do
+    if not is_table(data[key]) then
+      return key .. ' must be a table'
+    end
+  end
+  for name, members in pairs(data.pools) do
+    if not is_table(members) then
+      return 'pool ' .. name .. ' must be a list'
+    end
+    for _, m in ipairs(members) do
+      if not data.sources[m.name] then
+        return 'pool ' .. name .. ' names unknown source ' .. tostring(m.name)
+      end
+    end
+  end
+  for id, t in pairs(data.tenants) do
+    for _, p in ipairs { t.external_pool, t.warming_pool } do
+      if p ~= nil and not data.pools[p] then
+        return 'tenant ' .. id .. ' names unknown pool ' .. tostring(p)
+      end
+    end
+  end
+  if data.default_pool ~= nil and not data.pools[data.default_pool] then
+    return 'default_pool names unknown pool ' .. tostring(data.default_pool)
+  end
+  return nil
+end
+
+--- Compile and check module text; returns data or nil and an error.
+function mod.compile(text, chunkname)
+  local chunk, err = load(text, chunkname or '=cp_generated', 't', {})
+  if not chunk then
+    return nil, err
+  end
+  local ok, data = pcall(chunk)
+  if not ok then
+    return nil, data
+  end
+  local problem = mod.check(data)
+  if problem then
+    return nil, problem
+  end
+  return data
+end
+
+--- The node's data: the generated module if it is good, else the last known good one, else empty.
+function mod.load(paths)
+  for _, path in ipairs { paths.generated, paths.last_known_good } do
+    local text = path and read_file(path)
+    if text then
+      local data, err = mod.compile(text, '=' .. path)
+      if data then
+        return data
+      end
+      kumo.log_error('cp: ignoring ' .. path .. ': ' .. tostring(err))
+    end
+  end
+  -- nothing usable: route everything through kumod's own default rather than fail
+  return { format = mod.FORMAT, node = {}, sources = {}, pools = {}, tenants = {}, dkim = {} }
+end
+
+function mod.provider_of_site(site_name)
+  local site = (site_name or ''):lower()
+  if site:find('google.com', 1, true) or site:find('googlemail.com', 1, true) then
+    return 'gmail'
+  elseif site:find('outlook.com', 1, true) or site:find('hotmail.com', 1, true) then
+    return 'microsoft'
+  elseif site:find('yahoodns.net', 1, true) or site:find('yahoo.com', 1, true) then
+    return 'yahoo'
+  end
+  return 'other'
+end
+
+local function signer_for(data, domain)
+  local d = domain and data.dkim[domain:lower()]
+  if not d then
+    return nil
+  end
+  local params = {
+    domain = domain:lower(),
+    selector = d.selector,
+    headers = { 'From', 'To', 'Subject', 'Date', 'Message-ID', 'MIME-Version', 'Content-Type', 'List-Unsubscribe', 'List-Unsubscribe-Post' },
+    key = d.key_file,
+  }
+  if d.algorithm == 'ed25519-sha256' then
+    return kumo.dkim.ed25519_signer(params)
+  end
+  return kumo.dkim.rsa_sha256_signer(params)
+end
+
+--- Reception: trusted headers into meta (then removed), refusal of locked tenants' external mail, DKIM.
+function mod.on_message_received(data, msg)
+  local tenant = msg:get_first_named_header_value(mod.TENANT_HEADER)
+  local lane = msg:get_first_named_header_value(mod.LANE_HEADER)
+  msg:remove_all_named_headers(mod.TENANT_HEADER)
+  msg:remove_all_named_headers(mod.LANE_HEADER)
+
+  if lane ~= 'warming' then
+    lane = 'external'
+  end
+  local known = tenant and tenant:lower():match(UUID) and data.tenants[tenant:lower()]
+  if known then
+    tenant = tenant:lower()
+    msg:set_meta('tenant', tenant)
+    if lane == 'external' and known.external_locked then
+      kumo.reject(550, '5.7.1 external sending is locked for this sender: warming lane only')
+    end
+  end
+  msg:set_meta('kcp_lane', lane)
+  if lane == 'warming' then
+    msg:set_meta('campaign', mod.WARMING_CAMPAIGN)
+  end
+
+  local from = msg:from_header()
+  local signer = from and signer_for(data, from.domain)
+  if signer then
+    msg:dkim_sign(signer)
+  end
+end
+
+function mod.queue_config(data, domain, tenant, campaign)
+  local t = tenant and data.tenants[tenant]
+  local pool
+  if t then
+    if campaign == mod.WARMING_CAMPAIGN then
+      pool = t.warming_pool
+    else
+      pool = t.external_pool
+    end
+  end
+  pool = pool or data.default_pool
+  return kumo.make_queue_config {
+    -- nil: kumod's built-in unspecified pool; still a route, so nothing is ever dropped
+    egress_pool = pool,
+    retry_interval = '20 minutes',
+    max_retry_interval = '4 hours',
+    max_age = '3 days',
+    refresh_strategy = 'Epoch',
+  }
+end
+
+function mod.egress_pool(data, name)
+  local members = data.pools[name] or (data.default_pool and data.pools[data.default_pool]) or {}
+  local entries = {}
+  for i, m in ipairs(members) do
+    entries[i] = { name = m.name, weight = m.weight }
+  end
+  -- a short ttl, because the epoch does not flush pools: a reshard shows within a minute
+  return kumo.make_egress_pool { name = name, entries = entries, ttl = '1 minute' }
+end
+
+function mod.egress_source(data, name)
+  local s = data.sources[name]
+  if not s then
+    -- never bind an unknown name to some default address: the error makes kumod retry later
+    error('cp: unknown egress source ' .. tostring(name))
+  end
+  return kumo.make_egress_source {
+    name = name,
+    source_address = s.source_address,
+    ehlo_domain = s.ehlo_domain,
+    ttl = '1 minute',
+  }
+end
+
+function mod.egress_path(data, routing_domain, source_name, site_name)
+  local provider = mod.provider_of_site(site_name)
+  local shaping = mod.SHAPING[provider]
+  local params = {
+    connection_limit = shaping.connection_limit,
+    max_deliveries_per_connection = shaping.max_deliveries_per_connection,
+    enable_tls = 'Opportunistic',
+    refresh_strategy = 'Epoch',
+  }
+  local s = data.sources[source_name]
+  if s and s.warmup and s.warmup[provider] then
+    params.source_selection_rate = s.warmup[provider]
+  end
+  return kumo.make_egress_path(params)
+end
+
+--- Register the handlers. Call once, at the top level of init.lua.
+function mod.setup(data)
+  kumo.on('smtp_server_message_received', function(msg)
+    mod.on_message_received(data, msg)
+  end)
+  kumo.on('get_queue_config', function(domain, tenant, campaign, routing_domain)
+    -- other helpers' queues (log hooks) are theirs: defer with a bare return
+    if domain and domain:find('%.log_hook$') then
+      return
+    end
+    return mod.queue_config(data, domain, tenant, campaign)
+  end)
+  kumo.on('get_egress_pool', function(name)
+    return mod.egress_pool(data, name)
+  end)
+  kumo.on('get_egress_source', function(name)
+    return mod.egress_source(data, name)
+  end)
+  kumo.on('get_egress_path_config', function(routing_domain, source, site_name)
+    return mod.egress_path(data, routing_domain, source, site_name)
+  end)
+end
+
+return mod

@@ -1,0 +1,236 @@
+--[[ A test double of KumoMTA's `kumo` module, strict where kumod is strict, so that policy which
+passes here fails in kumod only for reasons this double cannot see. Modelled on KumoMTA's
+documentation (docs/reference/kumo/*, events/*, message/*) for 2025.03.19 and later:
+
+  - kumo.on: events that take several handlers chain them; the first handler that returns any value,
+    even an explicit nil, decides. Every other event takes one handler; a second registration raises.
+  - kumo.make_queue_config / make_egress_pool / make_egress_source / make_egress_path reject unknown
+    keys, check durations and throttle specs, and return opaque typed values; handlers of typed
+    events must return exactly those.
+  - kumo.reject raises a structured error; the message double records header edits, meta and DKIM.
+
+Usage: local double = require 'kumo_double'; double.install() -- then require the policy.
+]]
+local double = {}
+
+local MULTI = {
+  pre_init = true, validate_config = true, get_queue_config = true, throttle_insert_ready_queue = true,
+  requeue_message = true, should_enqueue_log_record = true, get_acl_definition = true,
+}
+local TYPED = {
+  get_queue_config = 'QueueConfig', get_egress_pool = 'EgressPool', get_egress_source = 'EgressSource',
+  get_egress_path_config = 'EgressPathConfig',
+}
+
+local function set(list)
+  local s = {}
+  for _, k in ipairs(list) do s[k] = true end
+  return s
+end
+
+local KEYS = {
+  QueueConfig = set { 'egress_pool', 'retry_interval', 'max_retry_interval', 'max_age', 'max_message_rate', 'protocol',
+    'reap_interval', 'refresh_interval', 'refresh_strategy', 'strategy', 'provider_name', 'shrink_policy', 'timerwheel_tick_interval' },
+  EgressPool = set { 'name', 'entries', 'ttl' },
+  EgressSource = set { 'name', 'source_address', 'ehlo_domain', 'remote_port', 'ha_proxy_server', 'ha_proxy_source_address',
+    'socks5_proxy_server', 'socks5_proxy_source_address', 'socks5_proxy_username', 'socks5_proxy_password', 'ttl' },
+  EgressPathConfig = set { 'connection_limit', 'additional_connection_limits', 'max_message_rate', 'additional_message_rate_throttles',
+    'max_connection_rate', 'source_selection_rate', 'additional_source_selection_rates', 'max_deliveries_per_connection',
+    'max_recipients_per_batch', 'max_ready', 'consecutive_connection_failures_before_delay', 'enable_tls', 'enable_mta_sts',
+    'enable_dane', 'tls_prefer_openssl', 'tls_certificate', 'tls_private_key', 'openssl_cipher_list', 'openssl_cipher_suites',
+    'openssl_options', 'rustls_cipher_suites', 'remember_broken_tls', 'opportunistic_tls_reconnect_on_failed_handshake',
+    'smtp_port', 'ehlo_domain', 'enable_pipelining', 'enable_rset', 'use_lmtp', 'smtp_auth_plain_username',
+    'smtp_auth_plain_password', 'allow_smtp_auth_plain_without_tls', 'ignore_8bit_checks', 'reconnect_strategy',
+    'try_next_host_on_transport_error', 'ip_lookup_strategy', 'prohibited_hosts', 'skip_hosts', 'connect_timeout',
+    'banner_timeout', 'auth_timeout', 'ehlo_timeout', 'mail_from_timeout', 'rcpt_to_timeout', 'data_timeout',
+    'data_dot_timeout', 'rset_timeout', 'idle_timeout', 'starttls_timeout', 'system_shutdown_timeout', 'refresh_interval',
+    'refresh_strategy', 'provider_name', 'readyq_pool_name', 'low_memory_reduction_policy', 'no_memory_reduction_policy',
+    'dispatcher_wakeup_strategy', 'maintainer_wakeup_strategy', 'dispatcher_progress_watchdog_timeout' },
+}
+local DURATION_KEYS = set { 'retry_interval', 'max_retry_interval', 'max_age', 'reap_interval', 'refresh_interval', 'ttl',
+  'timerwheel_tick_interval', 'connect_timeout', 'banner_timeout', 'auth_timeout', 'ehlo_timeout', 'mail_from_timeout',
+  'rcpt_to_timeout', 'data_timeout', 'data_dot_timeout', 'rset_timeout', 'idle_timeout', 'starttls_timeout',
+  'system_shutdown_timeout', 'dispatcher_progress_watchdog_timeout' }
+local THROTTLE_KEYS = set { 'max_message_rate', 'max_connection_rate', 'source_selection_rate' }
+local DURATION_UNITS = set { 'nsec', 'ns', 'usec', 'us', 'msec', 'ms', 'seconds', 'second', 'sec', 's', 'minutes', 'minute',
+  'min', 'mins', 'm', 'hours', 'hour', 'hr', 'hrs', 'h', 'days', 'day', 'd', 'weeks', 'week', 'w' }
+local THROTTLE_UNITS = set { 's', 'sec', 'second', 'm', 'min', 'minute', 'h', 'hr', 'hour', 'd', 'day' }
+
+function double.check_duration(v)
+  if type(v) == 'number' then return v >= 0 end
+  if type(v) ~= 'string' or v == '' then return false end
+  local rest = v
+  local any = false
+  while rest ~= '' do
+    local n, unit, tail = rest:match('^%s*(%d+)%s*(%a+)%s*(.*)$')
+    if not n or not DURATION_UNITS[unit] then return false end
+    any = true
+    rest = tail
+  end
+  return any
+end
+
+function double.check_throttle(v)
+  if type(v) ~= 'string' then return false end
+  local spec = v:gsub('^local:', '')
+  local n, k, unit, burst = spec:match('^([%d_,]+)/(%d*)(%a+)(.*)$')
+  if not n or not THROTTLE_UNITS[unit] then return false end
+  if tonumber((n:gsub('[_,]', ''))) == nil or tonumber((n:gsub('[_,]', ''))) <= 0 then return false end
+  if k ~= '' and tonumber(k) <= 0 then return false end
+  return burst == '' or burst:match('^,max_burst=%d+$') ~= nil
+end
+
+local function typed(kind, params)
+  if type(params) ~= 'table' then error(kind .. ': expected a table', 3) end
+  for k, v in pairs(params) do
+    if not KEYS[kind][k] then error(kind .. ': unknown field `' .. tostring(k) .. '`', 3) end
+    if DURATION_KEYS[k] and not double.check_duration(v) then error(kind .. ': invalid duration for ' .. k .. ': ' .. tostring(v), 3) end
+    if THROTTLE_KEYS[k] and not double.check_throttle(v) then error(kind .. ': invalid throttle spec for ' .. k .. ': ' .. tostring(v), 3) end
+  end
+  local copy = {}
+  for k, v in pairs(params) do copy[k] = v end
+  return setmetatable({}, {
+    __kind = kind,
+    __index = copy,
+    __pairs = function() return next, copy, nil end,
+    __newindex = function() error(kind .. ' is read-only', 2) end,
+  })
+end
+
+function double.kind_of(v)
+  local mt = type(v) == 'table' and getmetatable(v)
+  return mt and mt.__kind or nil
+end
+
+function double.install()
+  local kumo = {}
+  double.kumo = kumo
+  double.handlers = {}
+  double.calls = {}
+  double.logs = {}
+
+  local function record(name)
+    return function(...) table.insert(double.calls, { name = name, args = table.pack(...) }) end
+  end
+
+  function kumo.on(name, fn)
+    if type(fn) ~= 'function' then error('kumo.on: handler for ' .. name .. ' must be a function', 2) end
+    local list = double.handlers[name] or {}
+    if not MULTI[name] and #list > 0 then
+      error(name .. ' event already has a handler defined', 2)
+    end
+    table.insert(list, fn)
+    double.handlers[name] = list
+  end
+
+  function kumo.make_queue_config(p) return typed('QueueConfig', p) end
+  function kumo.make_egress_pool(p)
+    local v = typed('EgressPool', p)
+    if type(p.name) ~= 'string' then error('EgressPool: name is required', 2) end
+    for _, e in ipairs(p.entries or {}) do
+      if type(e.name) ~= 'string' then error('EgressPool: every entry needs a name', 2) end
+      if e.weight ~= nil and (math.type(e.weight) ~= 'integer' or e.weight < 0) then error('EgressPool: weight must be a non-negative integer', 2) end
+    end
+    return v
+  end
+  function kumo.make_egress_source(p)
+    local v = typed('EgressSource', p)
+    if type(p.name) ~= 'string' then error('EgressSource: name is required', 2) end
+    return v
+  end
+  function kumo.make_egress_path(p) return typed('EgressPathConfig', p) end
+
+  function kumo.reject(code, message)
+    error({ kumo_reject = true, code = code, message = message }, 2)
+  end
+
+  kumo.dkim = {}
+  local function signer(algorithm)
+    return function(p)
+      for _, required in ipairs { 'domain', 'selector', 'headers', 'key' } do
+        if p[required] == nil then error(algorithm .. ' signer: ' .. required .. ' is required', 2) end
+      end
+      return { signer = algorithm, params = p }
+    end
+  end
+  kumo.dkim.rsa_sha256_signer = signer('rsa-sha256')
+  kumo.dkim.ed25519_signer = signer('ed25519')
+
+  for _, level in ipairs { 'error', 'warn', 'info', 'debug' } do
+    kumo['log_' .. level] = function(...) table.insert(double.logs, { level = level, text = table.concat({ ... }, ' ') }) end
+  end
+  for _, name in ipairs { 'define_spool', 'configure_local_logs', 'configure_log_hook', 'start_esmtp_listener',
+    'start_http_listener', 'configure_redis_throttles', 'spawn_task', 'bump_config_epoch', 'set_lruttl_cache_capacity' } do
+    kumo[name] = record(name)
+  end
+
+  package.loaded.kumo = kumo
+  return kumo
+end
+
+--- Fire an event as kumod would, enforcing the chaining and return-type rules.
+function double.fire(name, ...)
+  local list = double.handlers[name]
+  if not list or #list == 0 then
+    if name == 'get_queue_config' then return typed('QueueConfig', {}) end
+    if MULTI[name] then return nil end
+    error('no handler for ' .. name)
+  end
+  for _, h in ipairs(list) do
+    local r = table.pack(h(...))
+    if r.n > 0 then
+      local want = TYPED[name]
+      if want and double.kind_of(r[1]) ~= want then
+        error(name .. ': handler returned ' .. (r[1] == nil and 'nil' or type(r[1])) .. ', not a ' .. want)
+      end
+      return r[1]
+    end
+    if not MULTI[name] then
+      if TYPED[name] then error(name .. ': handler returned nothing, not a ' .. TYPED[name]) end
+      return nil
+    end
+  end
+  -- every handler deferred: kumod falls back to the type's default
+  if name == 'get_queue_config' then return typed('QueueConfig', {}) end
+  return nil
+end
+
+--- A message double with the methods policy uses.
+function double.message(spec)
+  local headers = {}
+  for i, h in ipairs(spec.headers or {}) do headers[i] = { h[1], h[2] } end
+  local meta = {}
+  local msg = { signed_with = {} }
+  function msg:get_first_named_header_value(name)
+    for _, h in ipairs(headers) do
+      if h[1]:lower() == name:lower() then return h[2] end
+    end
+    return nil
+  end
+  function msg:remove_all_named_headers(name)
+    local kept = {}
+    for _, h in ipairs(headers) do
+      if h[1]:lower() ~= name:lower() then kept[#kept + 1] = h end
+    end
+    headers = kept
+  end
+  function msg:get_meta(k) return meta[k] end
+  function msg:set_meta(k, v)
+    local t = type(v)
+    if not (t == 'string' or t == 'number' or t == 'boolean' or t == 'table' or t == 'nil') then error('meta values must be JSON-able', 2) end
+    meta[k] = v
+  end
+  function msg:from_header()
+    local from = self:get_first_named_header_value('From')
+    if not from then return nil end
+    local email = from:match('<([^>]+)>') or from
+    local user, domain = email:match('^([^@]+)@(.+)$')
+    return { email = email, user = user, domain = domain }
+  end
+  function msg:dkim_sign(s) table.insert(self.signed_with, s) end
+  function msg:headers() return headers end
+  function msg:all_meta() return meta end
+  return msg
+end
+
+return double

@@ -1,0 +1,59 @@
+--[[ KumoMTA node bootstrap for the kumo control plane: /opt/kumomta/etc/policy/init.lua
+
+Static and rarely changed (Ansible installs it): it registers every handler once and delegates all
+routing decisions to the data the control plane generates for this node. Node settings (listeners,
+the gateways allowed to relay, Redis, the control plane's URL) come from node_settings.lua, written
+by Ansible, and are data too.
+
+Top level: runs for every new Lua state, so it only reads local files; no network, no tasks.
+]]
+local kumo = require 'kumo'
+package.path = '/opt/kumomta/etc/policy/cp/?.lua;' .. package.path
+local cp = require 'cp_runtime'
+
+local CP_DIR = '/opt/kumomta/etc/policy/cp'
+
+local function load_settings(path)
+  local f = io.open(path, 'r')
+  if not f then
+    return {}
+  end
+  local text = f:read 'a'
+  f:close()
+  local chunk = load(text, '=' .. path, 't', {})
+  local ok, settings = pcall(chunk or function() return {} end)
+  return ok and type(settings) == 'table' and settings or {}
+end
+
+local settings = load_settings(CP_DIR .. '/node_settings.lua')
+local data = cp.load {
+  generated = CP_DIR .. '/generated.lua',
+  last_known_good = CP_DIR .. '/last-known-good.lua',
+}
+cp.setup(data)
+
+kumo.on('init', function()
+  kumo.define_spool { name = 'data', path = '/var/spool/kumomta/data', kind = 'RocksDB' }
+  kumo.define_spool { name = 'meta', path = '/var/spool/kumomta/meta', kind = 'RocksDB' }
+  kumo.configure_local_logs { log_dir = '/var/log/kumomta', max_segment_duration = '1 minute' }
+  if settings.redis_url then
+    kumo.configure_redis_throttles { node = settings.redis_url }
+  end
+  -- relay listener: only the submission gateways may hand mail over
+  kumo.start_esmtp_listener {
+    listen = settings.relay_listen or '0.0.0.0:2525',
+    hostname = settings.hostname,
+    relay_hosts = settings.gateway_cidrs or { '127.0.0.1' },
+    trace_headers = { supplemental_header = true, include_meta_names = { 'tenant', 'kcp_lane' } },
+  }
+  -- inbound listener for bounces and feedback reports addressed to the return-path domains
+  kumo.start_esmtp_listener {
+    listen = settings.inbound_listen or '0.0.0.0:25',
+    hostname = settings.hostname,
+    relay_hosts = {},
+  }
+  kumo.start_http_listener {
+    listen = settings.http_listen or '127.0.0.1:8000',
+    trusted_hosts = settings.control_plane_cidrs or { '127.0.0.1', '::1' },
+  }
+end)
