@@ -58,6 +58,7 @@ try {
     REDIS_URL: process.env.REDIS_URL,
     CP_MASTER_KEYS: `b1:${Buffer.alloc(32, 9).toString('base64')}`,
     CP_PSEUDONYM_KEY: 'bench-pseudonym-key-0123456789abcdef',
+    CP_POLICY_SIGNING_KEY: Buffer.alloc(32, 3).toString('base64'),
     CP_LOG_LEVEL: 'silent',
     CP_DB_POOL_MAX: '10',
   });

@@ -10,15 +10,20 @@ cd "$root_dir"
 . scripts/prepare.sh
 
 secrets=.local/secrets.env
-if [ -z "${CP_MASTER_KEYS:-}" ] || [ -z "${CP_PSEUDONYM_KEY:-}" ]; then
+if [ -z "${CP_MASTER_KEYS:-}" ] || [ -z "${CP_PSEUDONYM_KEY:-}" ] || [ -z "${CP_POLICY_SIGNING_KEY:-}" ]; then
   if [ ! -f "$secrets" ]; then
     mkdir -p .local
     (umask 077; node -e '
       const c = require("crypto");
       process.stdout.write(`CP_MASTER_KEYS=k1:${c.randomBytes(32).toString("base64")}\n`);
       process.stdout.write(`CP_PSEUDONYM_KEY=${c.randomBytes(32).toString("hex")}\n`);
+      process.stdout.write(`CP_POLICY_SIGNING_KEY=${c.randomBytes(32).toString("base64")}\n`);
     ' >"$secrets")
     echo "[run] generated local secrets in $secrets (back this file up: it decrypts the DKIM keys)" >&2
+  fi
+  # secrets files from before the policy signing key existed get one added
+  if ! grep -q '^CP_POLICY_SIGNING_KEY=' "$secrets"; then
+    (umask 077; node -e 'process.stdout.write(`CP_POLICY_SIGNING_KEY=${require("crypto").randomBytes(32).toString("base64")}\n`)' >>"$secrets")
   fi
   set -a; . "./$secrets"; set +a
 fi

@@ -7,12 +7,14 @@ import { createDb, type Db } from './adapters/pg/database.js';
 import { createRedis, type Redis } from './adapters/redis/redis.js';
 import { SecretBox } from './adapters/crypto/secret-box.js';
 import { createLogger, type Logger } from './adapters/logger.js';
+import { PolicySigner } from './adapters/crypto/policy-signer.js';
 
 export interface AppContext {
   config: Config;
   db: Db;
   redis: Redis;
   secretBox: SecretBox;
+  policySigner: PolicySigner;
   log: Logger;
   now: () => Date;
   close(): Promise<void>;
@@ -34,6 +36,7 @@ export async function createContext(config: Config, overrides: ContextOverrides 
     db,
     redis,
     secretBox: new SecretBox(config.masterKeys),
+    policySigner: new PolicySigner(config.policySigningSeed),
     log,
     now: overrides.now ?? (() => new Date()),
     async close() {

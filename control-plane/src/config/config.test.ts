@@ -6,6 +6,7 @@ const valid = {
   REDIS_URL: 'redis://:redissecret@127.0.0.1:6379/0',
   CP_MASTER_KEYS: `new:${Buffer.alloc(32, 1).toString('base64')},old:${Buffer.alloc(32, 2).toString('base64')}`,
   CP_PSEUDONYM_KEY: 'p'.repeat(40),
+  CP_POLICY_SIGNING_KEY: Buffer.alloc(32, 5).toString('base64'),
 };
 
 describe('loadConfig', () => {
@@ -29,6 +30,7 @@ describe('loadConfig', () => {
       CP_LOG_LEVEL: 'loud',
       CP_DMARC_POLICY: 'maybe',
       CP_SPF_INCLUDE: 'Not A Host',
+      CP_POLICY_SIGNING_KEY: 'c2hvcnQ=',
     });
     expect(r.ok).toBe(false);
     if (r.ok) return;
@@ -44,6 +46,7 @@ describe('loadConfig', () => {
       'CP_LOG_LEVEL must be one of',
       'CP_DMARC_POLICY must be',
       'CP_SPF_INCLUDE must be a lower-case host name',
+      'CP_POLICY_SIGNING_KEY must be base64 of 32 bytes',
     ]) {
       expect(text).toContain(fragment);
     }

@@ -23,6 +23,9 @@ export interface Config {
   /** first key encrypts; all of them decrypt, which is what makes rotation downtime-free */
   masterKeys: MasterKey[];
   pseudonymKey: Buffer;
+  /** Ed25519 seed that signs policy modules; nodes pin the public key */
+  policySigningSeed: Buffer;
+  policy: { dkimKeyDir: string; bumpTimeoutMs: number };
   dkim: { rsaBits: number; defaultSelector: string };
   dns: { spfInclude: string | null; bounceMxHost: string | null; dmarcRua: string | null; dmarcPolicy: 'none' | 'quarantine' | 'reject' };
   worker: { tickMs: number; rekeyBatchSize: number; rescoreIntervalMs: number; placementIntervalMs: number };
@@ -41,6 +44,9 @@ export const SETTINGS = {
   CP_LOG_LEVEL: { secret: false, doc: 'pino log level: fatal, error, warn, info, debug, trace or silent.', default: 'info' },
   CP_MASTER_KEYS: { secret: true, doc: 'Comma-separated `id:base64` AES-256 keys (32 bytes each) for secrets at rest. The first encrypts; all decrypt. Rotate by putting a new key first; the worker re-encrypts.' },
   CP_PSEUDONYM_KEY: { secret: true, doc: 'Secret (at least 32 characters) for the keyed hash that derives tenants\' public pseudonyms.' },
+  CP_POLICY_SIGNING_KEY: { secret: true, doc: 'Base64 of the 32-byte Ed25519 seed that signs node policy modules. Nodes pin its public key (GET /v1/policy/public-key).' },
+  CP_POLICY_DKIM_KEY_DIR: { secret: false, doc: 'Directory on the nodes that holds the DKIM private key files (<dir>/<domain>/<selector>.key).', default: '/opt/kumomta/etc/dkim' },
+  CP_POLICY_BUMP_TIMEOUT_MS: { secret: false, doc: 'Timeout of the reload request (bump-config-epoch) sent to each node after a publish, in milliseconds.', default: '5000' },
   CP_DKIM_RSA_BITS: { secret: false, doc: 'RSA modulus size of generated DKIM keys (1024, 2048 or 4096).', default: '2048' },
   CP_DKIM_DEFAULT_SELECTOR: { secret: false, doc: 'DKIM selector used when a domain is created without one.', default: 'kcp1' },
   CP_SPF_INCLUDE: { secret: false, doc: 'Host to `include:` in tenants\' SPF records. When unset, SPF lists the fleet\'s non-retired IPs.', default: '' },
@@ -130,6 +136,12 @@ export function loadConfig(env: Env): Result<Config, string[]> {
   const pk = required('CP_PSEUDONYM_KEY');
   if (pk !== '' && pk.length < 32) problems.push('CP_PSEUDONYM_KEY must be at least 32 characters');
 
+  const signing = required('CP_POLICY_SIGNING_KEY');
+  const seed = Buffer.from(signing, 'base64');
+  if (signing !== '' && (!/^[A-Za-z0-9+/]+=*$/.test(signing) || seed.length !== 32)) problems.push('CP_POLICY_SIGNING_KEY must be base64 of 32 bytes');
+  const keyDir = raw('CP_POLICY_DKIM_KEY_DIR');
+  if (!/^\/[A-Za-z0-9._/-]+$/.test(keyDir)) problems.push('CP_POLICY_DKIM_KEY_DIR must be an absolute path of letters, digits and . _ / -');
+
   const rsaBits = integer('CP_DKIM_RSA_BITS', 1024, 4096);
   if (![1024, 2048, 4096].includes(rsaBits)) problems.push('CP_DKIM_RSA_BITS must be 1024, 2048 or 4096');
   const defaultSelector = raw('CP_DKIM_DEFAULT_SELECTOR');
@@ -153,6 +165,8 @@ export function loadConfig(env: Env): Result<Config, string[]> {
     logLevel: logLevel as Config['logLevel'],
     masterKeys,
     pseudonymKey: Buffer.from(pk, 'utf8'),
+    policySigningSeed: seed,
+    policy: { dkimKeyDir: keyDir.replace(/\/+$/, ''), bumpTimeoutMs: integer('CP_POLICY_BUMP_TIMEOUT_MS', 100, 120_000) },
     dkim: { rsaBits, defaultSelector },
     dns: {
       spfInclude: optionalHost('CP_SPF_INCLUDE'),

@@ -25,6 +25,7 @@ import { registerEventRoutes } from './routes/events.js';
 import { registerTrustRoutes } from './routes/trust.js';
 import { registerSuppressionRoutes } from './routes/suppressions.js';
 import { registerPlacementRoutes } from './routes/placements.js';
+import { registerPolicyRoutes } from './routes/policy.js';
 
 export type App = OpenAPIHono<HonoEnv>;
 
@@ -114,6 +115,7 @@ export function newApp(ctx: AppContext): App {
   registerTrustRoutes(app);
   registerSuppressionRoutes(app);
   registerPlacementRoutes(app);
+  registerPolicyRoutes(app);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

@@ -88,11 +88,13 @@ export async function allocateRedisDb(): Promise<string> {
 }
 
 export const TEST_MASTER_KEY = `t1:${Buffer.alloc(32, 7).toString('base64')}`;
+export const TEST_POLICY_SEED = Buffer.alloc(32, 11).toString('base64');
 
 export function testConfig(env: Record<string, string>): Config {
   const result = loadConfig({
     CP_MASTER_KEYS: TEST_MASTER_KEY,
     CP_PSEUDONYM_KEY: 'test-pseudonym-key-0123456789abcdef',
+    CP_POLICY_SIGNING_KEY: TEST_POLICY_SEED,
     CP_LOG_LEVEL: 'info',
     CP_DKIM_RSA_BITS: '1024',
     CP_HTTP_PORT: '0',

@@ -281,6 +281,19 @@ export interface TenantQuarantinesTable {
   released_at: NullableTimestamp;
 }
 
+export interface PolicyVersionsTable {
+  id: Generated<string>;
+  node_id: string;
+  version: number;
+  content_sha256: string;
+  model_sha256: string;
+  lua_text: string;
+  signature: string;
+  created_at: Timestamp;
+  published_at: NullableTimestamp;
+  rolled_back_at: NullableTimestamp;
+}
+
 export interface Database {
   operators: OperatorsTable;
   api_tokens: ApiTokensTable;
@@ -303,6 +316,7 @@ export interface Database {
   tenant_placements: TenantPlacementsTable;
   reputation_incidents: ReputationIncidentsTable;
   tenant_quarantines: TenantQuarantinesTable;
+  policy_versions: PolicyVersionsTable;
 }
 
 export { type Numeric };

@@ -1,0 +1,195 @@
+/**
+ * Policy versions per node: publish (one canary node, or the fleet), serve to the node with ETag/304,
+ * roll back, list, diff. After a publish each node is asked to reload (kumod's bump-config-epoch);
+ * a node that cannot be reached still picks the version up at its next pull.
+ */
+import { sql } from 'kysely';
+import { createHash } from 'node:crypto';
+import type { AppContext } from '../../context.js';
+import { inTransaction } from '../../adapters/pg/database.js';
+import { bumpConfigEpoch, type AdminCallResult } from '../../adapters/http-out/kumod-admin.js';
+import { buildPolicyModel } from '../../domain/policy/policy-model.js';
+import { AppError, notFound } from '../../domain/shared/errors.js';
+import { renderPolicyModule } from '../../render/policy-module.js';
+import { unifiedDiff } from '../../render/line-diff.js';
+import type { Caller } from '../actor.js';
+import { writeAudit } from '../audit.js';
+import { iso, isoOrNull } from '../views.js';
+import { loadPolicyInputs } from './policy-inputs.js';
+
+export interface VersionView {
+  id: string;
+  node_id: string;
+  version: number;
+  content_sha256: string;
+  model_sha256: string;
+  signature: string;
+  created_at: string;
+  published_at: string | null;
+  rolled_back_at: string | null;
+  current: boolean;
+}
+
+type VersionRow = { id: string; node_id: string; version: number; content_sha256: string; model_sha256: string; signature: string; created_at: Date; published_at: Date | null; rolled_back_at: Date | null };
+
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+const view = (r: VersionRow, currentId: string | null): VersionView => ({
+  id: String(r.id),
+  node_id: r.node_id,
+  version: r.version,
+  content_sha256: r.content_sha256,
+  model_sha256: r.model_sha256,
+  signature: r.signature,
+  created_at: iso(r.created_at),
+  published_at: isoOrNull(r.published_at),
+  rolled_back_at: isoOrNull(r.rolled_back_at),
+  current: currentId !== null && String(r.id) === currentId,
+});
+
+/** The version a node should run: the newest published one that was not rolled back. */
+async function currentVersion(ctx: AppContext, nodeId: string) {
+  return ctx.db
+    .selectFrom('policy_versions')
+    .selectAll()
+    .where('node_id', '=', nodeId)
+    .where('published_at', 'is not', null)
+    .where('rolled_back_at', 'is', null)
+    .orderBy('version', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+export interface PublishResult {
+  node_id: string;
+  node: string;
+  version: number;
+  content_sha256: string;
+  changed: boolean;
+  reload: AdminCallResult | null;
+}
+
+/**
+ * Render and publish for the given nodes (all nodes when `nodeIds` is empty). A node whose rendered
+ * module equals its current version keeps it (no new version, no reload).
+ */
+export async function publishPolicy(ctx: AppContext, caller: Caller, nodeIds: string[]): Promise<PublishResult[]> {
+  let q = ctx.db.selectFrom('nodes').select(['id', 'name', 'admin_url']).orderBy('name');
+  if (nodeIds.length > 0) q = q.where('id', 'in', nodeIds);
+  const nodes = await q.execute();
+  if (nodeIds.length > 0 && nodes.length !== new Set(nodeIds).size) throw notFound('node', nodeIds.filter((id) => !nodes.some((n) => n.id === id)).join(', '));
+  const now = ctx.now();
+  const results: PublishResult[] = [];
+  for (const node of nodes) {
+    const result: PublishResult = await inTransaction(ctx.db, async (tx): Promise<PublishResult> => {
+      // one publisher per node at a time
+      await sql`SELECT 1 FROM nodes WHERE id = ${node.id} FOR UPDATE`.execute(tx);
+      const { text, modelSha256 } = renderPolicyModule(buildPolicyModel(await loadPolicyInputs(tx, node, ctx.config.policy.dkimKeyDir)));
+      const contentSha = sha256(text);
+      const current = await tx
+        .selectFrom('policy_versions')
+        .select(['id', 'version', 'content_sha256'])
+        .where('node_id', '=', node.id)
+        .where('published_at', 'is not', null)
+        .where('rolled_back_at', 'is', null)
+        .orderBy('version', 'desc')
+        .executeTakeFirst();
+      if (current && current.content_sha256 === contentSha) {
+        return { node_id: node.id, node: node.name, version: current.version, content_sha256: contentSha, changed: false, reload: null };
+      }
+      const last = await tx.selectFrom('policy_versions').select((eb) => eb.fn.max<number>('version').as('v')).where('node_id', '=', node.id).executeTakeFirst();
+      const version = (last?.v ?? 0) + 1;
+      await tx
+        .insertInto('policy_versions')
+        .values({ node_id: node.id, version, content_sha256: contentSha, model_sha256: modelSha256, lua_text: text, signature: ctx.policySigner.sign(text), created_at: now, published_at: now })
+        .execute();
+      await writeAudit(tx, caller, { action: 'policy.publish', targetType: 'node', targetId: node.id, details: { version, content_sha256: contentSha, model_sha256: modelSha256, previous: current?.version ?? null } });
+      return { node_id: node.id, node: node.name, version, content_sha256: contentSha, changed: true, reload: null };
+    });
+    if (result.changed && node.admin_url) result.reload = await bumpConfigEpoch(node.admin_url, ctx.config.policy.bumpTimeoutMs);
+    results.push(result);
+  }
+  const reloads = results.filter((r) => r.reload);
+  if (reloads.length > 0) {
+    await writeAudit(ctx.db, caller, { action: 'policy.reload', targetType: 'node', targetId: null, details: { results: reloads.map((r) => ({ node: r.node, version: r.version, ...r.reload })) } });
+  }
+  return results;
+}
+
+/** Withdraw the node's current version; the previous published one becomes current again. */
+export async function rollbackPolicy(ctx: AppContext, caller: Caller, nodeId: string): Promise<PublishResult> {
+  const node = await ctx.db.selectFrom('nodes').select(['id', 'name', 'admin_url']).where('id', '=', nodeId).executeTakeFirst();
+  if (!node) throw notFound('node', nodeId);
+  const result = await inTransaction(ctx.db, async (tx) => {
+    await sql`SELECT 1 FROM nodes WHERE id = ${nodeId} FOR UPDATE`.execute(tx);
+    const live = await tx
+      .selectFrom('policy_versions')
+      .select(['id', 'version', 'content_sha256'])
+      .where('node_id', '=', nodeId)
+      .where('published_at', 'is not', null)
+      .where('rolled_back_at', 'is', null)
+      .orderBy('version', 'desc')
+      .limit(2)
+      .execute();
+    if (live.length < 2) throw new AppError('CONFLICT', 'there is no earlier published version to roll back to');
+    await tx.updateTable('policy_versions').set({ rolled_back_at: ctx.now() }).where('id', '=', live[0]!.id).execute();
+    await writeAudit(tx, caller, { action: 'policy.rollback', targetType: 'node', targetId: nodeId, details: { from: live[0]!.version, to: live[1]!.version } });
+    return { node_id: nodeId, node: node.name, version: live[1]!.version, content_sha256: live[1]!.content_sha256, changed: true, reload: null as AdminCallResult | null };
+  });
+  if (node.admin_url) result.reload = await bumpConfigEpoch(node.admin_url, ctx.config.policy.bumpTimeoutMs);
+  return result;
+}
+
+export type ServedPolicy = { status: 200; text: string; etag: string; version: number; signature: string; modelSha256: string } | { status: 304; etag: string; version: number };
+
+/** What GET /v1/nodes/{id}/policy answers; also records which version the node now runs. */
+export async function servePolicy(ctx: AppContext, node: { id: string }, ifNoneMatch: string | undefined): Promise<ServedPolicy> {
+  const v = await currentVersion(ctx, node.id);
+  if (!v) throw new AppError('NOT_FOUND', 'no policy has been published for this node yet');
+  await ctx.db.updateTable('nodes').set({ applied_policy_version_id: v.id, last_seen_at: ctx.now() }).where('id', '=', node.id).execute();
+  const etag = `"${v.content_sha256}"`;
+  const tags = (ifNoneMatch ?? '').split(',').map((t) => t.trim().replace(/^W\//, ''));
+  if (tags.includes(etag) || tags.includes('*')) return { status: 304, etag, version: v.version };
+  return { status: 200, text: v.lua_text, etag, version: v.version, signature: v.signature, modelSha256: v.model_sha256 };
+}
+
+export async function listVersions(ctx: AppContext, nodeId: string, limit: number): Promise<VersionView[]> {
+  const node = await ctx.db.selectFrom('nodes').select('id').where('id', '=', nodeId).executeTakeFirst();
+  if (!node) throw notFound('node', nodeId);
+  const current = await currentVersion(ctx, nodeId);
+  const rows = await ctx.db
+    .selectFrom('policy_versions')
+    .select(['id', 'node_id', 'version', 'content_sha256', 'model_sha256', 'signature', 'created_at', 'published_at', 'rolled_back_at'])
+    .where('node_id', '=', nodeId)
+    .orderBy('version', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => view(r as unknown as VersionRow, current ? String(current.id) : null));
+}
+
+export async function versionText(ctx: AppContext, nodeId: string, version: number): Promise<string> {
+  const row = await ctx.db.selectFrom('policy_versions').select('lua_text').where('node_id', '=', nodeId).where('version', '=', version).executeTakeFirst();
+  if (!row) throw notFound('policy version', `${nodeId}#${version}`);
+  return row.lua_text;
+}
+
+export async function diffVersions(ctx: AppContext, nodeId: string, from: number, to: number): Promise<string> {
+  const [a, b] = await Promise.all([versionText(ctx, nodeId, from), versionText(ctx, nodeId, to)]);
+  return unifiedDiff(a, b, { from: `v${from}`, to: `v${to}` });
+}
+
+/** Every node with the version it runs and whether that is its current one. */
+export async function fleetPolicyStatus(ctx: AppContext) {
+  const rows = await ctx.db
+    .selectFrom('nodes as n')
+    .leftJoin('policy_versions as applied', 'applied.id', 'n.applied_policy_version_id')
+    .select(['n.id', 'n.name', 'n.last_seen_at', 'applied.version as applied_version'])
+    .orderBy('n.name')
+    .execute();
+  const out = [];
+  for (const r of rows) {
+    const current = await currentVersion(ctx, r.id);
+    out.push({ node_id: r.id, node: r.name, last_seen_at: isoOrNull(r.last_seen_at), applied_version: r.applied_version ?? null, current_version: current?.version ?? null, up_to_date: current !== undefined && r.applied_version === current.version });
+  }
+  return out;
+}

@@ -1,0 +1,124 @@
+/** Node policy: nodes pull theirs (node token, ETag/304); operators publish, promote, roll back, diff. */
+import { createRoute, z } from '@hono/zod-openapi';
+import type { App } from '../app.js';
+import { callerOf } from '../env.js';
+import { requireAuth } from '../middleware/auth.js';
+import { requireNode } from '../middleware/node-auth.js';
+import { errorResponses, idParam, json, uuid } from '../schemas.js';
+import { diffVersions, fleetPolicyStatus, listVersions, publishPolicy, rollbackPolicy, servePolicy, versionText } from '../../app/policy/policy-versions.js';
+import { AppError } from '../../domain/shared/errors.js';
+
+const reload = z.object({ ok: z.boolean(), status: z.number().nullable(), error: z.string().nullable(), ms: z.number() }).nullable();
+const publishResult = z.object({ node_id: z.string(), node: z.string(), version: z.number(), content_sha256: z.string(), changed: z.boolean(), reload }).openapi('PolicyPublishResult');
+const versionSchema = z
+  .object({ id: z.string(), node_id: z.string(), version: z.number(), content_sha256: z.string(), model_sha256: z.string(), signature: z.string(), created_at: z.string(), published_at: z.string().nullable(), rolled_back_at: z.string().nullable(), current: z.boolean() })
+  .openapi('PolicyVersion');
+const nodePath = idParam('node_id');
+const lua = { 'text/x-lua': { schema: z.string() } };
+const security = [{ bearer: [] }];
+const tags = ['policy'];
+
+export function registerPolicyRoutes(app: App): void {
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/nodes/{node_id}/policy', tags, security, middleware: [requireNode()] as const,
+      summary: 'The node\'s current policy module (node token; If-None-Match gives 304; X-KCP-Signature is Ed25519 over the body)',
+      request: { params: nodePath },
+      responses: { 200: { description: 'The module', content: lua }, 304: { description: 'Unchanged' }, ...errorResponses },
+    }),
+    async (c) => {
+      const nodeId = c.req.valid('param').node_id;
+      if (c.var.node.id !== nodeId) throw new AppError('FORBIDDEN', 'a node may only pull its own policy');
+      const served = await servePolicy(c.var.ctx, c.var.node, c.req.header('if-none-match'));
+      c.header('etag', served.etag);
+      c.header('x-kcp-policy-version', String(served.version));
+      c.header('cache-control', 'no-cache');
+      if (served.status === 304) return c.body(null, 304);
+      c.header('x-kcp-signature', served.signature);
+      c.header('x-kcp-model-sha256', served.modelSha256);
+      return c.body(served.text, 200, { 'content-type': 'text/x-lua; charset=utf-8' });
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/v1/policy/publish', tags, security, middleware: [requireAuth('admin')] as const,
+      summary: 'Render and publish policy: to the listed nodes (a canary), or to every node; then ask each to reload',
+      request: { body: { content: { 'application/json': { schema: z.strictObject({ node_ids: z.array(uuid).max(1000).optional() }).openapi('PolicyPublish') } }, required: true } },
+      responses: { 200: json(z.object({ results: z.array(publishResult) }), 'Per node'), ...errorResponses },
+    }),
+    async (c) => c.json({ results: await publishPolicy(c.var.ctx, callerOf(c), c.req.valid('json').node_ids ?? []) }, 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/v1/policy/promote', tags, security, middleware: [requireAuth('admin')] as const,
+      summary: 'Publish to the whole fleet once the canary node runs its current version',
+      request: { body: { content: { 'application/json': { schema: z.strictObject({ canary_node_id: uuid }).openapi('PolicyPromote') } }, required: true } },
+      responses: { 200: json(z.object({ results: z.array(publishResult) }), 'Per node'), ...errorResponses },
+    }),
+    async (c) => {
+      const ctx = c.var.ctx;
+      const canary = (await fleetPolicyStatus(ctx)).find((n) => n.node_id === c.req.valid('json').canary_node_id);
+      if (!canary) throw new AppError('NOT_FOUND', 'no such canary node');
+      if (!canary.up_to_date) {
+        throw new AppError('PRECONDITION_FAILED', `the canary ${canary.node} runs version ${canary.applied_version ?? 'none'}, not its current ${canary.current_version ?? 'none'}: promote once it has pulled it`);
+      }
+      return c.json({ results: await publishPolicy(ctx, callerOf(c), []) }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/v1/nodes/{node_id}/policy/rollback', tags, security, middleware: [requireAuth('admin')] as const,
+      summary: 'Withdraw the node\'s current version; the previous one is served again, and the node is asked to reload',
+      request: { params: nodePath },
+      responses: { 200: json(publishResult, 'Now current'), ...errorResponses },
+    }),
+    async (c) => c.json(await rollbackPolicy(c.var.ctx, callerOf(c), c.req.valid('param').node_id), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/nodes/{node_id}/policy/versions', tags, security, middleware: [requireAuth('read')] as const, summary: 'The node\'s policy versions, newest first',
+      request: { params: nodePath, query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }) },
+      responses: { 200: json(z.object({ items: z.array(versionSchema) }), 'Versions'), ...errorResponses },
+    }),
+    async (c) => c.json({ items: await listVersions(c.var.ctx, c.req.valid('param').node_id, c.req.valid('query').limit) }, 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/nodes/{node_id}/policy/versions/{version}', tags, security, middleware: [requireAuth('read')] as const, summary: 'One version\'s module text',
+      request: { params: nodePath.extend({ version: z.coerce.number().int().min(1).openapi({ param: { name: 'version', in: 'path' } }) }) },
+      responses: { 200: { description: 'The module', content: lua }, ...errorResponses },
+    }),
+    async (c) => {
+      const p = c.req.valid('param');
+      return c.body(await versionText(c.var.ctx, p.node_id, p.version), 200, { 'content-type': 'text/x-lua; charset=utf-8' });
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/nodes/{node_id}/policy/diff', tags, security, middleware: [requireAuth('read')] as const, summary: 'Unified diff between two versions',
+      request: { params: nodePath, query: z.object({ from: z.coerce.number().int().min(1), to: z.coerce.number().int().min(1) }) },
+      responses: { 200: { description: 'Unified diff', content: { 'text/plain': { schema: z.string() } } }, ...errorResponses },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      return c.text(await diffVersions(c.var.ctx, c.req.valid('param').node_id, q.from, q.to), 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/policy/status', tags, security, middleware: [requireAuth('read')] as const, summary: 'Which version every node runs, and whether it is current',
+      responses: { 200: json(z.object({ nodes: z.array(z.record(z.string(), z.unknown())) }), 'Fleet'), ...errorResponses },
+    }),
+    async (c) => c.json({ nodes: await fleetPolicyStatus(c.var.ctx) }, 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/policy/public-key', tags, security, middleware: [requireAuth('read')] as const, summary: 'The Ed25519 public key nodes pin to verify policy modules',
+      responses: { 200: json(z.object({ algorithm: z.literal('ed25519'), public_key_base64: z.string(), public_key_hex: z.string() }), 'Key'), ...errorResponses },
+    }),
+    (c) => {
+      const k = c.var.ctx.policySigner.publicKeyRaw;
+      return c.json({ algorithm: 'ed25519' as const, public_key_base64: k.toString('base64'), public_key_hex: k.toString('hex') }, 200);
+    },
+  );
+}
