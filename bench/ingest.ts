@@ -25,7 +25,9 @@ import { systemCaller } from '../control-plane/src/app/actor.js';
 import { parseKumoRecord } from '../control-plane/src/domain/events/kumo-log-record.js';
 import { printTable, writeResult } from './lib/report.js';
 
+// not strict: `npm run bench` hands every benchmark the same flags
 const { values } = parseArgs({
+  strict: false,
   options: {
     records: { type: 'string', default: '50000' },
     batch: { type: 'string', default: '1000' },

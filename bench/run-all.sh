@@ -5,6 +5,7 @@ set -euo pipefail
 root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root_dir"
 . scripts/prepare.sh
-for b in ingest; do
+bash scripts/ensure-test-tools.sh
+for b in ingest policy-render; do
   npx tsx "bench/$b.ts" "$@"
 done

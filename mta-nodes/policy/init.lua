@@ -8,10 +8,10 @@ by Ansible, and are data too.
 Top level: runs for every new Lua state, so it only reads local files; no network, no tasks.
 ]]
 local kumo = require 'kumo'
-package.path = '/opt/kumomta/etc/policy/cp/?.lua;' .. package.path
+-- overridable so the same bootstrap runs in staging and in the kumod test suite
+local CP_DIR = os.getenv 'KCP_POLICY_DIR' or '/opt/kumomta/etc/policy/cp'
+package.path = CP_DIR .. '/?.lua;' .. package.path
 local cp = require 'cp_runtime'
-
-local CP_DIR = '/opt/kumomta/etc/policy/cp'
 
 local function load_settings(path)
   local f = io.open(path, 'r')

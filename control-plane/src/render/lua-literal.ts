@@ -41,7 +41,11 @@ export function isBareIdentifier(key: string): boolean {
 }
 
 /** A single-quoted Lua string literal for any JS string (encoded as UTF-8 bytes). */
+const PLAIN = /^[\x20-\x26\x28-\x5b\x5d-\x7e]*$/;
+
 export function luaString(s: string): string {
+  // printable ASCII without quote or backslash needs no escaping: the common case, made cheap
+  if (PLAIN.test(s)) return `'${s}'`;
   let out = "'";
   for (const byte of Buffer.from(s, 'utf8')) {
     if (byte === 0x5c) out += '\\\\';

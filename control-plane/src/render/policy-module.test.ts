@@ -72,3 +72,35 @@ describe('rendered node policy', () => {
     expect(Object.keys(lone.sources)).toEqual(['ip-198-51-100-90']);
   });
 });
+
+describe('hostile values in the policy inputs', () => {
+  it('can never become code: the module still parses, runs as data, and reads back the same strings', async () => {
+    const fc = (await import('fast-check')).default;
+    const hostile = fc.oneof(
+      fc.constantFrom("'", ']]', ']==]', '\n', '\r\n', '\u0000', "'); os.exit(1) --", '--[[', '\\', 'x'.repeat(5000)),
+      fc.string({ unit: 'grapheme', maxLength: 30 }),
+    );
+    const base = load('small-fleet.json');
+    fc.assert(
+      fc.property(hostile, hostile, hostile, hostile, (nodeName, rdns, domain, tenantId) => {
+        const inputs: PolicyInputs = {
+          ...base,
+          node: { ...base.node, name: nodeName },
+          ips: base.ips.map((ip, i) => (i === 0 ? { ...ip, rdnsName: rdns } : ip)),
+          tenants: base.tenants.map((t, i) => (i === 0 ? { ...t, id: tenantId, domains: [{ domain, selector: 'kcp1', algorithm: 'rsa-sha256' as const }] } : t)),
+        };
+        const model = buildPolicyModel(inputs);
+        const { text } = renderPolicyModule(model);
+        // the header is a comment and stays one line per field
+        expect(text.split('\n').slice(0, 3).every((l) => l.startsWith('-- '))).toBe(true);
+        expect(() => luaparse.parse(text, { luaVersion: '5.3' })).not.toThrow();
+        const back = evalLuaData(text) as { node: { name: string }; sources: Record<string, { ehlo_domain: string }>; tenants: Record<string, unknown>; dkim: Record<string, unknown> };
+        expect(back.node.name).toBe(nodeName);
+        expect(back.sources['ip-203-0-113-10']?.ehlo_domain).toBe(rdns);
+        expect(Object.keys(back.tenants)).toContain(tenantId);
+        expect(Object.keys(back.dkim)).toContain(domain);
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
