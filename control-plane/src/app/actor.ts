@@ -14,7 +14,7 @@ export function hasScope(actor: Actor, needed: TokenScope): boolean {
 
 /** Who did it and under which request, for the audit log. */
 export interface Caller {
-  actor: Actor | { kind: 'system'; name: string };
+  actor: Actor | { kind: 'system'; name: string } | { kind: 'node'; nodeId: string };
   requestId: string | null;
 }
 

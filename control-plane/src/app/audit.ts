@@ -25,7 +25,7 @@ export async function writeAudit(tx: Tx | Db, caller: Caller, e: AuditEntryInput
     .insertInto('audit_log')
     .values({
       actor_type: a.kind,
-      actor_id: a.kind === 'operator' ? a.operatorId : a.kind === 'tenant' ? a.tenantId : a.name,
+      actor_id: a.kind === 'operator' ? a.operatorId : a.kind === 'tenant' ? a.tenantId : a.kind === 'node' ? a.nodeId : a.name,
       action: e.action,
       target_type: e.targetType,
       target_id: e.targetId,

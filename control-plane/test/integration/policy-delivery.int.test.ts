@@ -133,3 +133,22 @@ describe('policy delivery', () => {
     expect(r.results[0].reload.error).toBeTruthy();
   });
 });
+
+describe('DKIM keys for nodes', () => {
+  it('hands a node the private keys as separate files, matching the policy\'s paths; never in the module', async () => {
+    const res = await h.request('GET', `/v1/nodes/${nodes.canary!.id}/dkim-keys`, { token: nodes.canary!.token });
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const body = await expectJson(res, 200);
+    expect(body.keys).toHaveLength(1);
+    expect(body.keys[0]).toMatchObject({ domain: 'acme.example', selector: 'kcp1', path: '/opt/kumomta/etc/dkim/acme.example/kcp1.key' });
+    expect(body.keys[0].private_key_pem).toContain('BEGIN PRIVATE KEY');
+    const module = await (await pull('canary')).text();
+    expect(module).toContain("key_file = '/opt/kumomta/etc/dkim/acme.example/kcp1.key'");
+    expect(module).not.toContain('PRIVATE KEY');
+    expect((await h.request('GET', `/v1/nodes/${nodes.canary!.id}/dkim-keys`, { token: nodes.second!.token })).status).toBe(403);
+    expect((await h.request('GET', `/v1/nodes/${nodes.canary!.id}/dkim-keys`)).status).toBe(401);
+    const audit = await expectJson(await h.request('GET', `/v1/audit-log?action=dkim.keys_served&target_id=${nodes.canary!.id}`), 200);
+    expect(audit.items[0]).toMatchObject({ actor_type: 'node', actor_id: nodes.canary!.id });
+    expect(h.logText()).not.toContain('BEGIN PRIVATE KEY');
+  });
+});

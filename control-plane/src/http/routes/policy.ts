@@ -7,6 +7,7 @@ import { requireNode } from '../middleware/node-auth.js';
 import { errorResponses, idParam, json, uuid } from '../schemas.js';
 import { diffVersions, fleetPolicyStatus, listVersions, publishPolicy, rollbackPolicy, servePolicy, versionText } from '../../app/policy/policy-versions.js';
 import { AppError } from '../../domain/shared/errors.js';
+import { dkimKeysForNode } from '../../app/policy/dkim-keys.js';
 
 const reload = z.object({ ok: z.boolean(), status: z.number().nullable(), error: z.string().nullable(), ms: z.number() }).nullable();
 const publishResult = z.object({ node_id: z.string(), node: z.string(), version: z.number(), content_sha256: z.string(), changed: z.boolean(), reload }).openapi('PolicyPublishResult');
@@ -37,6 +38,22 @@ export function registerPolicyRoutes(app: App): void {
       c.header('x-kcp-signature', served.signature);
       c.header('x-kcp-model-sha256', served.modelSha256);
       return c.body(served.text, 200, { 'content-type': 'text/x-lua; charset=utf-8' });
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/nodes/{node_id}/dkim-keys', tags, security, middleware: [requireNode()] as const,
+      summary: 'DKIM private keys for the node to write as separate 0600 files (node token; audited)',
+      request: { params: nodePath },
+      responses: {
+        200: json(z.object({ keys: z.array(z.object({ domain: z.string(), selector: z.string(), algorithm: z.string(), path: z.string(), private_key_pem: z.string() })) }).openapi('NodeDkimKeys'), 'Keys'),
+        ...errorResponses,
+      },
+    }),
+    async (c) => {
+      if (c.var.node.id !== c.req.valid('param').node_id) throw new AppError('FORBIDDEN', 'a node may only fetch its own keys');
+      c.header('cache-control', 'no-store');
+      return c.json({ keys: await dkimKeysForNode(c.var.ctx, c.var.node) }, 200);
     },
   );
   app.openapi(
