@@ -240,6 +240,72 @@ function mod.egress_path(data, routing_domain, source_name, site_name)
   return kumo.make_egress_path(params)
 end
 
+local function write_atomically(path, text)
+  local tmp = path .. '.tmp'
+  local f, err = io.open(tmp, 'w')
+  if not f then
+    return nil, err
+  end
+  f:write(text)
+  f:close()
+  return os.rename(tmp, path)
+end
+
+--[[ One pull of this node's policy from the control plane. Sends the node token and the ETag of what
+it already has; verifies the Ed25519 signature with the pinned key before compiling anything; checks
+the module's shape; then replaces the generated file atomically, keeping the previous one as the last
+known good, and bumps the config epoch so new Lua states load it. Anything wrong leaves the files
+as they were: the node keeps running on what it has.
+  opts = { url, token, public_key (32 raw bytes), generated, last_known_good, etag, timeout }
+Returns { status = 'updated'|'unchanged'|'failed', etag = ..., reason = ... }. ]]
+function mod.poll_once(opts)
+  local ed25519 = require 'cp_ed25519'
+  local ok, result = pcall(function()
+    local client = kumo.http.build_client { user_agent = 'kcp-node-policy', timeout = opts.timeout or '10 seconds' }
+    local req = client:get(opts.url):header('Authorization', 'Bearer ' .. opts.token)
+    if opts.etag then
+      req:header('If-None-Match', opts.etag)
+    end
+    local res = req:send()
+    local status = res:status_code()
+    if status == 304 then
+      return { status = 'unchanged', etag = opts.etag }
+    end
+    if status ~= 200 then
+      return { status = 'failed', etag = opts.etag, reason = 'control plane answered ' .. tostring(status) }
+    end
+    local headers = res:headers()
+    local etag = headers['etag']
+    local signature = headers['x-kcp-signature']
+    local text = res:text()
+    if not signature then
+      return { status = 'failed', etag = opts.etag, reason = 'unsigned module refused' }
+    end
+    local sha512 = function(...) return kumo.digest.sha512(...).bytes end
+    if not ed25519.verify(opts.public_key, text, kumo.encode.base64_decode(signature), sha512) then
+      return { status = 'failed', etag = opts.etag, reason = 'signature does not verify: module refused' }
+    end
+    local data, err = mod.compile(text, '=cp_pulled')
+    if not data then
+      return { status = 'failed', etag = opts.etag, reason = 'module refused: ' .. tostring(err) }
+    end
+    local current = read_file(opts.generated)
+    if current then
+      assert(write_atomically(opts.last_known_good, current))
+    end
+    assert(write_atomically(opts.generated, text))
+    kumo.bump_config_epoch()
+    return { status = 'updated', etag = etag }
+  end)
+  if not ok then
+    return { status = 'failed', etag = opts.etag, reason = tostring(result) }
+  end
+  if result.status == 'failed' then
+    kumo.log_error('cp: policy pull failed: ' .. result.reason)
+  end
+  return result
+end
+
 --- Register the handlers. Call once, at the top level of init.lua.
 function mod.setup(data)
   kumo.on('smtp_server_message_received', function(msg)

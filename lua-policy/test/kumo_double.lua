@@ -164,6 +164,70 @@ function double.install()
     kumo[name] = record(name)
   end
 
+  -- kumo.http: scripted responses (double.http_responses, in order); requests recorded in double.requests
+  double.http_responses = {}
+  double.requests = {}
+  kumo.http = {}
+  function kumo.http.build_client(params)
+    for k in pairs(params) do
+      if not set { 'user_agent', 'timeout', 'pool_idle_timeout', 'connection_verbose' }[k] then error('build_client: unknown field ' .. k, 2) end
+    end
+    local client = {}
+    function client:get(url)
+      local req = { url = url, method = 'GET', headers = {} }
+      local builder = {}
+      function builder:header(k, v) req.headers[k] = v; return self end
+      function builder:timeout() return self end
+      function builder:send()
+        table.insert(double.requests, req)
+        local r = table.remove(double.http_responses, 1)
+        if not r then error('connection refused') end
+        if r.error then error(r.error) end
+        local res = {}
+        local lower = {}
+        for k, v in pairs(r.headers or {}) do lower[k:lower()] = v end
+        function res:status_code() return r.status end
+        function res:headers() return setmetatable({}, { __index = function(_, k) return lower[k:lower()] end }) end
+        function res:text() return r.body or '' end
+        return res
+      end
+      return builder
+    end
+    return client
+  end
+
+  -- kumo.digest.sha512(...) -> BinaryResult; here backed by coreutils' sha512sum over a temp file
+  kumo.digest = {}
+  function kumo.digest.sha512(...)
+    local path = os.tmpname()
+    local f = assert(io.open(path, 'wb'))
+    for _, a in ipairs { ... } do f:write(type(a) == 'string' and a or error('the double only digests strings')) end
+    f:close()
+    local p = assert(io.popen('sha512sum ' .. path))
+    local hex = p:read('l'):match('^(%x+)')
+    p:close()
+    os.remove(path)
+    return { hex = hex, bytes = (hex:gsub('%x%x', function(h) return string.char(tonumber(h, 16)) end)) }
+  end
+
+  kumo.encode = {}
+  local B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+  function kumo.encode.base64_decode(s)
+    s = s:gsub('%s', '')
+    if #s % 4 ~= 0 or s:find('[^%w%+/=]') then error('invalid base64') end
+    local out = {}
+    for i = 1, #s, 4 do
+      local n, pad = 0, 0
+      for j = i, i + 3 do
+        local c = s:sub(j, j)
+        if c == '=' then pad = pad + 1; n = n * 64 else n = n * 64 + (B64:find(c, 1, true) - 1) end
+      end
+      local bytes = string.char((n >> 16) & 255, (n >> 8) & 255, n & 255)
+      out[#out + 1] = bytes:sub(1, 3 - pad)
+    end
+    return table.concat(out)
+  end
+
   package.loaded.kumo = kumo
   return kumo
 end

@@ -32,6 +32,30 @@ local data = cp.load {
 }
 cp.setup(data)
 
+-- The pull loop: a spawned task keeps the Lua state it started in, so the loop lives here in the
+-- static bootstrap and re-reads nothing it captured. Every failure is logged and retried.
+kumo.on('cp.poll', function(args)
+  local etag
+  local f = io.open(CP_DIR .. '/generated.lua', 'r')
+  if f then
+    etag = '"' .. kumo.digest.sha256(f:read 'a').hex .. '"'
+    f:close()
+  end
+  local public_key = args.public_key_hex:gsub('%x%x', function(h) return string.char(tonumber(h, 16)) end)
+  while true do
+    local r = cp.poll_once {
+      url = args.url,
+      token = args.token,
+      public_key = public_key,
+      generated = CP_DIR .. '/generated.lua',
+      last_known_good = CP_DIR .. '/last-known-good.lua',
+      etag = etag,
+    }
+    etag = r.etag or etag
+    kumo.time.sleep(args.interval_seconds or 5)
+  end
+end)
+
 kumo.on('init', function()
   kumo.define_spool { name = 'data', path = '/var/spool/kumomta/data', kind = 'RocksDB' }
   kumo.define_spool { name = 'meta', path = '/var/spool/kumomta/meta', kind = 'RocksDB' }
@@ -56,4 +80,17 @@ kumo.on('init', function()
     listen = settings.http_listen or '127.0.0.1:8000',
     trusted_hosts = settings.control_plane_cidrs or { '127.0.0.1', '::1' },
   }
+  if settings.control_plane_url and settings.node_id and settings.node_token and settings.policy_public_key_hex then
+    kumo.spawn_task {
+      event_name = 'cp.poll',
+      args = {
+        url = settings.control_plane_url .. '/v1/nodes/' .. settings.node_id .. '/policy',
+        token = settings.node_token,
+        public_key_hex = settings.policy_public_key_hex,
+        interval_seconds = settings.poll_interval_seconds or 5,
+      },
+    }
+  else
+    kumo.log_error 'cp: node_settings.lua lacks the control plane URL, node id, token or key: policy is not pulled'
+  end
 end)

@@ -16,13 +16,13 @@ export interface LuaRun {
   stderr: string;
 }
 
-export function runLua(script: string, args: string[] = []): LuaRun {
+export function runLua(script: string, args: string[] = [], env: Record<string, string> = {}): LuaRun {
   const dir = mkdtempSync(path.join(tmpdir(), 'kcp-lua-'));
   const file = path.join(dir, 'main.lua');
   writeFileSync(file, script);
   const r = spawnSync(LUA, [file, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, LUA_PATH: `${path.join(projectRoot(), 'lua-policy', 'test', '?.lua')};${path.join(projectRoot(), 'lua-policy', 'src', '?.lua')};;` },
+    env: { ...process.env, ...env, LUA_PATH: `${path.join(projectRoot(), 'lua-policy', 'test', '?.lua')};${path.join(projectRoot(), 'lua-policy', 'src', '?.lua')};;` },
   });
   if (r.error) throw new Error(`cannot run ${LUA}: ${r.error.message} (bash scripts/ensure-test-tools.sh installs it)`);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };

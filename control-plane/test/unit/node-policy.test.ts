@@ -131,6 +131,31 @@ describe('the kumo double is as strict as kumod', () => {
 });
 
 describe('the node bootstrap', () => {
+  it('with full node settings, init starts the policy pull task with them', () => {
+    const bootstrap = path.join(projectRoot(), 'mta-nodes/policy/init.lua');
+    const dir = mkdtempSync(path.join(tmpdir(), 'kcp-node-'));
+    writeFileSync(path.join(dir, 'node_settings.lua'), "return { control_plane_url = 'https://cp.example', node_id = 'n1', node_token = 'node_t', policy_public_key_hex = '00', redis_url = 'redis://10.0.0.9/' }");
+    const r = runLua(
+      `local json = require 'json'
+       local double = require 'kumo_double'
+       double.install()
+       dofile(arg[1])
+       double.fire('init')
+       local out = {}
+       for _, c in ipairs(double.calls) do
+         if c.name == 'spawn_task' or c.name == 'configure_redis_throttles' then out[#out + 1] = { name = c.name, arg = c.args[1] } end
+       end
+       io.write(json.encode(out))`,
+      [bootstrap],
+      { KCP_POLICY_DIR: dir },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([
+      { name: 'configure_redis_throttles', arg: { node: 'redis://10.0.0.9/' } },
+      { name: 'spawn_task', arg: { event_name: 'cp.poll', args: { url: 'https://cp.example/v1/nodes/n1/policy', token: 'node_t', public_key_hex: '00', interval_seconds: 5 } } },
+    ]);
+  });
+
   it('registers every handler once per state, sets up listeners in init, and can run again in a new state', () => {
     const bootstrap = path.join(projectRoot(), 'mta-nodes/policy/init.lua');
     const r = runLua(
@@ -151,7 +176,7 @@ describe('the node bootstrap', () => {
     );
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out.handlers).toEqual({ init: 1, smtp_server_message_received: 1, get_queue_config: 1, get_egress_pool: 1, get_egress_source: 1, get_egress_path_config: 1 });
+    expect(out.handlers).toEqual({ init: 1, 'cp.poll': 1, smtp_server_message_received: 1, get_queue_config: 1, get_egress_pool: 1, get_egress_source: 1, get_egress_path_config: 1 });
     expect(out.calls).toEqual(['define_spool', 'define_spool', 'configure_local_logs', 'start_esmtp_listener', 'start_esmtp_listener', 'start_http_listener']);
   });
 });

@@ -1,0 +1,85 @@
+/** The node's policy pull (cp_runtime.poll_once) in Lua 5.4 against scripted control-plane answers. */
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { projectRoot } from '../../src/project-root.js';
+import { runLua } from '../support/lua.js';
+
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const rawPublic = (publicKey.export({ type: 'spki', format: 'der' }) as Buffer).subarray(12).toString('hex');
+const OLD = readFileSync(path.join(projectRoot(), 'lua-policy/golden/small-fleet.lua'), 'utf8');
+const NEW = readFileSync(path.join(projectRoot(), 'lua-policy/golden/standard-only-node.lua'), 'utf8');
+
+interface Answer {
+  status?: number;
+  body?: string;
+  signature?: string | null;
+  error?: string;
+}
+
+function poll(answer: Answer) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kcp-poll-'));
+  writeFileSync(path.join(dir, 'generated.lua'), OLD);
+  writeFileSync(path.join(dir, 'answer.lua'), NEW);
+  if (answer.body !== undefined) writeFileSync(path.join(dir, 'answer.lua'), answer.body);
+  const body = readFileSync(path.join(dir, 'answer.lua'), 'utf8');
+  const signature = answer.signature === undefined ? sign(null, Buffer.from(body), privateKey).toString('base64') : answer.signature;
+  const r = runLua(
+    `local json = require 'json'
+     local double = require 'kumo_double'
+     local kumo = double.install()
+     local cp = require 'cp_runtime'
+     local dir = arg[1]
+     local f = assert(io.open(dir .. '/answer.lua')); local body = f:read('a'); f:close()
+     local headers = { ETag = '"new-etag"' }
+     ${signature === null ? '' : `headers['X-KCP-Signature'] = '${signature}'`}
+     double.http_responses = { ${answer.error ? `{ error = '${answer.error}' }` : `{ status = ${answer.status ?? 200}, headers = headers, body = body }`} }
+     local pk = ('${rawPublic}'):gsub('%x%x', function(h) return string.char(tonumber(h, 16)) end)
+     local r = cp.poll_once { url = 'https://cp.example/v1/nodes/n1/policy', token = 'node_abc', public_key = pk,
+       generated = dir .. '/generated.lua', last_known_good = dir .. '/last-known-good.lua', etag = '"old-etag"' }
+     local bumps = 0
+     for _, c in ipairs(double.calls) do if c.name == 'bump_config_epoch' then bumps = bumps + 1 end end
+     io.write(json.encode { result = r, request = double.requests[1], bumps = bumps })`,
+    [dir],
+  );
+  if (r.status !== 0) throw new Error(r.stderr);
+  const out = JSON.parse(r.stdout);
+  const lkg = path.join(dir, 'last-known-good.lua');
+  return { ...out, generated: readFileSync(path.join(dir, 'generated.lua'), 'utf8'), lkg: existsSync(lkg) ? readFileSync(lkg, 'utf8') : null };
+}
+
+describe('node policy pull', () => {
+  it('installs a correctly signed module atomically, keeps the previous as last known good, and reloads', () => {
+    const r = poll({});
+    expect(r.result).toEqual({ status: 'updated', etag: '"new-etag"' });
+    expect(r.request).toEqual({ url: 'https://cp.example/v1/nodes/n1/policy', method: 'GET', headers: { Authorization: 'Bearer node_abc', 'If-None-Match': '"old-etag"' } });
+    expect(r.generated).toBe(NEW);
+    expect(r.lkg).toBe(OLD);
+    expect(r.bumps).toBe(1);
+  });
+
+  it('304: nothing changes', () => {
+    const r = poll({ status: 304 });
+    expect(r.result).toEqual({ status: 'unchanged', etag: '"old-etag"' });
+    expect(r.generated).toBe(OLD);
+    expect(r.bumps).toBe(0);
+  });
+
+  it.each<[string, Answer, string]>([
+    ['a forged signature', { signature: sign(null, Buffer.from('something else'), privateKey).toString('base64') }, 'signature does not verify'],
+    ['no signature', { signature: null }, 'unsigned'],
+    ['a signed module that is not valid policy', { body: 'return { format = 99 }' }, 'module refused'],
+    ['a signed module that tries to run code', { body: "os.execute('touch /tmp/kcp-pwned') return {}" }, 'module refused'],
+    ['a server error', { status: 500 }, 'answered 500'],
+    ['an unreachable control plane', { error: 'connection refused' }, 'connection refused'],
+  ])('%s leaves the node on what it has', (_n, answer, reason) => {
+    const r = poll(answer);
+    expect(r.result.status).toBe('failed');
+    expect(r.result.reason).toContain(reason);
+    expect(r.generated).toBe(OLD);
+    expect(r.lkg).toBeNull();
+    expect(r.bumps).toBe(0);
+  });
+});
