@@ -53,7 +53,7 @@ const time = <T>(f: () => T): [T, number] => {
   return [r, performance.now() - s];
 };
 
-const [models, modelMs] = time(() => nodes.map((node) => buildPolicyModel({ node, ips, tenants, dkimKeyDir: '/opt/kumomta/etc/dkim' })));
+const [models, modelMs] = time(() => nodes.map((node) => buildPolicyModel({ node, ips, tenants, dkimKeyDir: '/opt/kumomta/etc/dkim', externalPerHour: { premium: 20000, standard: 5000 } })));
 const [texts, renderMs] = time(() => models.map((m) => renderPolicyModule(m).text));
 const [, jsonMs] = time(() => models.map((m: PolicyModel) => JSON.stringify(m)));
 const [, parseMs] = time(() => texts.forEach((t) => luaparse.parse(t, { luaVersion: '5.3', comments: false, locations: false, ranges: false })));

@@ -306,8 +306,24 @@ function mod.poll_once(opts)
   return result
 end
 
+--- Ready-queue insertion: an external message waits for its tenant's shared hourly budget.
+function mod.throttle_external(data, msg)
+  if msg:get_meta 'kcp_lane' == 'warming' then
+    return
+  end
+  local t = data.tenants[msg:get_meta 'tenant' or '']
+  local th = t and t.external_throttle
+  if th then
+    -- the name and spec make the Redis key the gateway reads: lua-user-throttle-<name>:<limit>:<burst>:<period>
+    kumo.make_throttle(th.name, th.spec):delay_message_if_throttled(msg)
+  end
+end
+
 --- Register the handlers. Call once, at the top level of init.lua.
 function mod.setup(data)
+  kumo.on('throttle_insert_ready_queue', function(msg)
+    mod.throttle_external(data, msg)
+  end)
   kumo.on('smtp_server_message_received', function(msg)
     mod.on_message_received(data, msg)
   end)

@@ -144,6 +144,17 @@ function double.install()
     error({ kumo_reject = true, code = code, message = message }, 2)
   end
 
+  double.throttled = {}
+  function kumo.make_throttle(name, spec)
+    if type(name) ~= 'string' or not double.check_throttle(spec) then error('make_throttle: bad name or spec', 2) end
+    local t = {}
+    function t:delay_message_if_throttled(msg)
+      table.insert(double.throttled, { name = 'lua-user-throttle-' .. name, spec = spec, tenant = msg:get_meta 'tenant' })
+      return false
+    end
+    return t
+  end
+
   kumo.dkim = {}
   local function signer(algorithm)
     return function(p)

@@ -24,7 +24,13 @@ export function renderPolicyModule(model: PolicyModel): { text: string; modelSha
       Object.fromEntries(
         Object.entries(model.tenants).map(([id, t]) => [
           id,
-          record({ tier: t.tier, external_pool: t.external_pool, warming_pool: t.warming_pool, external_locked: t.external_locked }),
+          record({
+            tier: t.tier,
+            external_pool: t.external_pool,
+            warming_pool: t.warming_pool,
+            external_locked: t.external_locked,
+            external_throttle: t.external_throttle ? record({ name: t.external_throttle.name, spec: t.external_throttle.spec }) : null,
+          }),
         ]),
       ),
     ),

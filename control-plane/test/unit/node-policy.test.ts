@@ -68,6 +68,25 @@ describe('node runtime in Lua 5.4 with the kumo double', () => {
     expect(r.log_hook.egress_pool ?? null).toBeNull();
   });
 
+  it('external mail waits for its tenant\'s shared hourly budget; warming mail does not', () => {
+    const r = lua(`
+      local function through(spec)
+        local rx = h.receive(spec)
+        local msg = double.message { headers = {} }
+        for k, v in pairs(rx.meta) do msg:set_meta(k, v) end
+        double.fire('throttle_insert_ready_queue', msg)
+      end
+      through { tenant = '${PREMIUM}', lane = 'external' }
+      through { tenant = '${STANDARD}', lane = 'external' }
+      through { tenant = '${STANDARD}', lane = 'warming' }
+      through { tenant = '99999999-9999-4999-8999-999999999999' }
+      return double.throttled`);
+    expect(r).toEqual([
+      { name: `lua-user-throttle-kcp-ext-${PREMIUM}`, spec: '20000/h', tenant: PREMIUM },
+      { name: `lua-user-throttle-kcp-ext-${STANDARD}`, spec: '5000/h', tenant: STANDARD },
+    ]);
+  });
+
   it('egress paths: per-provider shaping, and warm-up caps on warming IPs only', () => {
     const r = lua(`
       return {
@@ -176,7 +195,7 @@ describe('the node bootstrap', () => {
     );
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out.handlers).toEqual({ init: 1, 'cp.poll': 1, smtp_server_message_received: 1, get_queue_config: 1, get_egress_pool: 1, get_egress_source: 1, get_egress_path_config: 1 });
+    expect(out.handlers).toEqual({ init: 1, 'cp.poll': 1, throttle_insert_ready_queue: 1, smtp_server_message_received: 1, get_queue_config: 1, get_egress_pool: 1, get_egress_source: 1, get_egress_path_config: 1 });
     expect(out.calls).toEqual(['define_spool', 'define_spool', 'configure_local_logs', 'start_esmtp_listener', 'start_esmtp_listener', 'start_http_listener']);
   });
 });

@@ -7,7 +7,8 @@ import type { Tier } from '../../domain/pools/placement.js';
 import { readSettings } from '../settings.js';
 
 export async function loadPolicyInputs(db: Db | Tx, node: { id: string; name: string }, dkimKeyDir: string): Promise<PolicyInputs> {
-  const warmup = (await readSettings(db)).ip_warmup;
+  const settings = await readSettings(db);
+  const warmup = settings.ip_warmup;
   const ips = await db
     .selectFrom('ip_addresses as ip')
     .leftJoin('ip_pool_members as m', 'm.ip_id', 'ip.id')
@@ -35,6 +36,7 @@ export async function loadPolicyInputs(db: Db | Tx, node: { id: string; name: st
   return {
     node,
     dkimKeyDir,
+    externalPerHour: { premium: settings.placement.premium_external_per_hour, standard: settings.placement.standard_external_per_hour },
     ips: ips.map((ip) => ({
       ipId: ip.id,
       address: ip.address.replace(/\/(32|128)$/, ''),

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { egressSourceName, type MailboxProvider } from '../fleet/naming.js';
 import type { ProviderCaps } from '../fleet/warmup.js';
 import type { Tier } from '../pools/placement.js';
+import { externalThrottleName } from './throttles.js';
 
 export const POLICY_FORMAT = 1;
 
@@ -40,6 +41,8 @@ export interface PolicyInputs {
   ips: PolicyIp[];
   tenants: PolicyTenant[];
   dkimKeyDir: string;
+  /** external messages per hour by tier */
+  externalPerHour: { premium: number; standard: number };
 }
 
 export interface PolicyModel {
@@ -47,7 +50,7 @@ export interface PolicyModel {
   node: { name: string };
   sources: Record<string, { source_address: string; ehlo_domain: string; warmup: Record<MailboxProvider, string> | null }>;
   pools: Record<string, { source: string; weight: number }[]>;
-  tenants: Record<string, { tier: Tier; external_pool: string | null; warming_pool: string | null; external_locked: boolean }>;
+  tenants: Record<string, { tier: Tier; external_pool: string | null; warming_pool: string | null; external_locked: boolean; external_throttle: { name: string; spec: string } | null }>;
   dkim: Record<string, { selector: string; algorithm: 'rsa-sha256' | 'ed25519-sha256'; key_file: string }>;
   /** where mail of unknown tenants, or of tenants with no IP here, leaves from; null: kumod's own default */
   default_pool: string | null;
@@ -96,6 +99,7 @@ export function buildPolicyModel(i: PolicyInputs): PolicyModel {
       external_pool: external,
       warming_pool: t.tier === 'quarantine' ? (tierPool('quarantine') ?? warmingPool) : warmingPool,
       external_locked: t.locked || t.tier === 'rehabilitation' || t.tier === 'quarantine',
+      external_throttle: t.tier === 'premium' || t.tier === 'standard' ? { name: externalThrottleName(t.id), spec: `${i.externalPerHour[t.tier]}/h` } : null,
     };
     for (const d of t.domains) {
       dkim[d.domain] = { selector: d.selector, algorithm: d.algorithm, key_file: `${i.dkimKeyDir}/${d.domain}/${d.selector}.key` };

@@ -55,6 +55,9 @@ export const placementSettingsShape = {
   bad_apple_min_events: z.number().int().min(1),
   detection_window_hours: z.number().int().min(1).max(24 * 14),
   quarantine_hours: z.number().int().min(1).max(24 * 90),
+  /** external messages per hour a tenant may send, by tier (a Redis throttle shared by all nodes) */
+  premium_external_per_hour: z.number().int().min(1).max(10_000_000),
+  standard_external_per_hour: z.number().int().min(1).max(10_000_000),
 };
 
 export const placementSettingsSchema = z
@@ -171,6 +174,8 @@ export const DEFAULT_SETTINGS: Settings = {
     bad_apple_min_events: 10,
     detection_window_hours: 24,
     quarantine_hours: 72,
+    premium_external_per_hour: 20000,
+    standard_external_per_hour: 5000,
   },
   costs: { ip_monthly_usd: 4.99, vps_monthly_usd: 9.99, golden_seed_monthly_usd: 4 },
   ip_warmup: {
