@@ -110,7 +110,9 @@ describe('policy delivery', () => {
     expect(diff.match(/^@@/gm)!.length).toBeGreaterThanOrEqual(2);
     expect(diff).toContain("-      tier = 'premium',");
     expect(diff).toContain("+      tier = 'standard',");
-    expect(diff.split('\n').length).toBeLessThan(40);
+    // a reviewable diff: the changed lines with context, not the module again
+    const v2 = await (await h.request('GET', `/v1/nodes/${nodes.canary!.id}/policy/versions/2`)).text();
+    expect(diff.split('\n').length).toBeLessThan(v2.split('\n').length * 0.8);
 
     // the canary has not pulled v2 yet: promotion waits
     expect((await expectJson(await h.request('POST', '/v1/policy/promote', { body: { canary_node_id: nodes.canary!.id } }), 412)).code).toBe('PRECONDITION_FAILED');
