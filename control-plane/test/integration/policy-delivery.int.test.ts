@@ -110,9 +110,11 @@ describe('policy delivery', () => {
     expect(diff.match(/^@@/gm)!.length).toBeGreaterThanOrEqual(2);
     expect(diff).toContain("-      tier = 'premium',");
     expect(diff).toContain("+      tier = 'standard',");
-    // a reviewable diff: the changed lines with context, not the module again
+    // a reviewable diff: the changed lines with context, not a whole-file replacement
+    const v1 = await (await h.request('GET', `/v1/nodes/${nodes.canary!.id}/policy/versions/1`)).text();
     const v2 = await (await h.request('GET', `/v1/nodes/${nodes.canary!.id}/policy/versions/2`)).text();
-    expect(diff.split('\n').length).toBeLessThan(v2.split('\n').length * 0.8);
+    const changed = diff.split('\n').filter((l) => /^[-+](?![-+]{2} )/.test(l)).length;
+    expect(changed).toBeLessThan((v1.split('\n').length + v2.split('\n').length) / 3);
 
     // the canary has not pulled v2 yet: promotion waits
     expect((await expectJson(await h.request('POST', '/v1/policy/promote', { body: { canary_node_id: nodes.canary!.id } }), 412)).code).toBe('PRECONDITION_FAILED');
