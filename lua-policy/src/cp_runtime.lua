@@ -306,6 +306,36 @@ function mod.poll_once(opts)
   return result
 end
 
+--[[ The connection object for the log hook that posts delivery records to the control plane in
+batches (policy-extras.log_hooks with batch_size > 1). Any answer but 2xx is a 4xx rejection, so
+kumod keeps the batch and retries it with backoff: a control plane that is down or a rotated token
+costs delay, never records.
+  opts = { url, token } ]]
+function mod.log_sender(opts)
+  local client = kumo.http.build_client { user_agent = 'kcp-node-logs', timeout = '30 seconds' }
+  local sender = {}
+  function sender:send_batch(messages)
+    local records = {}
+    for i, msg in ipairs(messages) do
+      records[i] = msg:get_meta 'log_record'
+    end
+    local res = client:post(opts.url)
+      :header('Authorization', 'Bearer ' .. opts.token)
+      :header('Content-Type', 'application/json')
+      :body(kumo.serde.json_encode(records))
+      :send()
+    local status = res:status_code()
+    if status >= 200 and status < 300 then
+      return 'posted ' .. #records .. ' records'
+    end
+    kumo.reject(421, '4.3.0 control plane answered ' .. tostring(status) .. ': ' .. res:text():sub(1, 200))
+  end
+  function sender:close()
+    client:close()
+  end
+  return sender
+end
+
 --- Ready-queue insertion: an external message waits for its tenant's shared hourly budget.
 function mod.throttle_external(data, msg)
   if msg:get_meta 'kcp_lane' == 'warming' then

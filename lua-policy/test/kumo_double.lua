@@ -184,10 +184,17 @@ function double.install()
       if not set { 'user_agent', 'timeout', 'pool_idle_timeout', 'connection_verbose' }[k] then error('build_client: unknown field ' .. k, 2) end
     end
     local client = {}
+    function client:close() end
+    function client:post(url)
+      local b = client:get(url)
+      b.request.method = 'POST'
+      return b
+    end
     function client:get(url)
       local req = { url = url, method = 'GET', headers = {} }
-      local builder = {}
+      local builder = { request = req }
       function builder:header(k, v) req.headers[k] = v; return self end
+      function builder:body(b) req.body = b; return self end
       function builder:timeout() return self end
       function builder:send()
         table.insert(double.requests, req)
@@ -238,6 +245,21 @@ function double.install()
     end
     return table.concat(out)
   end
+
+  kumo.serde = { json_encode = function(v) return require('json').encode(v) end }
+
+  -- policy-extras.log_hooks: records what a policy asks of it
+  double.log_hooks = {}
+  package.loaded['policy-extras.log_hooks'] = {
+    new = function(_, params)
+      for k in pairs(params) do
+        if not set { 'name', 'constructor', 'batch_size', 'min_batch_size', 'max_batch_latency', 'filter', 'log_parameters', 'queue_config' }[k] then
+          error('log_hooks:new: unknown field ' .. k, 2)
+        end
+      end
+      table.insert(double.log_hooks, params)
+    end,
+  }
 
   package.loaded.kumo = kumo
   return kumo

@@ -26,6 +26,22 @@ local function load_settings(path)
 end
 
 local settings = load_settings(CP_DIR .. '/node_settings.lua')
+
+-- delivery records to the control plane, batched; registered before our catch-all get_queue_config
+if settings.control_plane_url and settings.node_token then
+  local log_hooks = require 'policy-extras.log_hooks'
+  log_hooks:new {
+    name = 'kcp',
+    batch_size = 200,
+    max_batch_latency = '2 seconds',
+    log_parameters = { meta = { 'tenant', 'kcp_lane' }, headers = { 'Message-ID' } },
+    queue_config = { retry_interval = '1 minute', max_retry_interval = '20 minutes' },
+    constructor = function()
+      return cp.log_sender { url = settings.control_plane_url .. '/v1/events/kumo', token = settings.node_token }
+    end,
+  }
+end
+
 local data = cp.load {
   generated = CP_DIR .. '/generated.lua',
   last_known_good = CP_DIR .. '/last-known-good.lua',

@@ -175,6 +175,36 @@ describe('the node bootstrap', () => {
     ]);
   });
 
+  it('posts delivery records to the control plane in batches, retrying (4xx) on any failure', () => {
+    const bootstrap = path.join(projectRoot(), 'mta-nodes/policy/init.lua');
+    const dir = mkdtempSync(path.join(tmpdir(), 'kcp-node-'));
+    writeFileSync(path.join(dir, 'node_settings.lua'), "return { control_plane_url = 'https://cp.example', node_id = 'n1', node_token = 'node_t', policy_public_key_hex = '00' }");
+    const r = runLua(
+      `local json = require 'json'
+       local double = require 'kumo_double'
+       double.install()
+       dofile(arg[1])
+       local hook = double.log_hooks[1]
+       local sender = hook.constructor('kcp.log_hook', nil, nil)
+       local function record(id) local m = double.message { headers = {} }; m:set_meta('log_record', { type = 'Delivery', id = id }); return m end
+       double.http_responses = { { status = 200 }, { status = 503, body = 'down' } }
+       local ok1, res1 = pcall(sender.send_batch, sender, { record('a'), record('b') })
+       local ok2, err2 = pcall(sender.send_batch, sender, { record('c') })
+       io.write(json.encode { name = hook.name, batch_size = hook.batch_size, params = hook.log_parameters,
+         first = { ok = ok1, result = res1 }, second = { ok = ok2, code = err2.code, message = err2.message }, request = double.requests[1] })`,
+      [bootstrap],
+      { KCP_POLICY_DIR: dir },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ name: 'kcp', batch_size: 200, params: { meta: ['tenant', 'kcp_lane'], headers: ['Message-ID'] } });
+    expect(out.first).toEqual({ ok: true, result: 'posted 2 records' });
+    expect(out.second).toMatchObject({ ok: false, code: 421 });
+    expect(out.second.message).toContain('503');
+    expect(out.request).toMatchObject({ url: 'https://cp.example/v1/events/kumo', method: 'POST', headers: { Authorization: 'Bearer node_t', 'Content-Type': 'application/json' } });
+    expect(JSON.parse(out.request.body)).toEqual([{ type: 'Delivery', id: 'a' }, { type: 'Delivery', id: 'b' }]);
+  });
+
   it('registers every handler once per state, sets up listeners in init, and can run again in a new state', () => {
     const bootstrap = path.join(projectRoot(), 'mta-nodes/policy/init.lua');
     const r = runLua(
