@@ -349,8 +349,23 @@ function mod.throttle_external(data, msg)
   end
 end
 
+--- Inbound listener: bounces and feedback reports for our return-path domains are logged (and so
+--- posted to the control plane by the log hook), then dropped; anything else is not ours to accept.
+function mod.listener_domain(data, domain)
+  local d = (domain or ''):lower()
+  for _, inbound in ipairs(data.inbound_domains or {}) do
+    if inbound == d then
+      return kumo.make_listener_domain { relay_to = false, log_oob = 'LogThenDrop', log_arf = 'LogThenDrop' }
+    end
+  end
+  return nil
+end
+
 --- Register the handlers. Call once, at the top level of init.lua.
 function mod.setup(data)
+  kumo.on('get_listener_domain', function(domain, listener, conn_meta)
+    return mod.listener_domain(data, domain)
+  end)
   kumo.on('throttle_insert_ready_queue', function(msg)
     mod.throttle_external(data, msg)
   end)

@@ -32,6 +32,7 @@ local KEYS = {
   QueueConfig = set { 'egress_pool', 'retry_interval', 'max_retry_interval', 'max_age', 'max_message_rate', 'protocol',
     'reap_interval', 'refresh_interval', 'refresh_strategy', 'strategy', 'provider_name', 'shrink_policy', 'timerwheel_tick_interval' },
   EgressPool = set { 'name', 'entries', 'ttl' },
+  ListenerDomain = set { 'relay_to', 'relay_from', 'relay_from_authz', 'log_oob', 'log_arf', 'ttl' },
   EgressSource = set { 'name', 'source_address', 'ehlo_domain', 'remote_port', 'ha_proxy_server', 'ha_proxy_source_address',
     'socks5_proxy_server', 'socks5_proxy_source_address', 'socks5_proxy_username', 'socks5_proxy_password', 'ttl' },
   EgressPathConfig = set { 'connection_limit', 'additional_connection_limits', 'max_message_rate', 'additional_message_rate_throttles',
@@ -139,6 +140,14 @@ function double.install()
     return v
   end
   function kumo.make_egress_path(p) return typed('EgressPathConfig', p) end
+  function kumo.make_listener_domain(p)
+    local v = typed('ListenerDomain', p)
+    for _, k in ipairs { 'log_oob', 'log_arf' } do
+      local x = p[k]
+      if x ~= nil and type(x) ~= 'boolean' and x ~= 'Ignore' and x ~= 'LogThenRelay' and x ~= 'LogThenDrop' then error('ListenerDomain: bad ' .. k, 2) end
+    end
+    return v
+  end
 
   function kumo.reject(code, message)
     error({ kumo_reject = true, code = code, message = message }, 2)

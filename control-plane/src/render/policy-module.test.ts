@@ -22,6 +22,7 @@ function asLua(m: PolicyModel): unknown {
     pools: emptyToObj(Object.fromEntries(Object.entries(m.pools).map(([k, ms]) => [k, ms.map((x) => ({ name: x.source, weight: x.weight }))]))),
     tenants: emptyToObj(Object.fromEntries(Object.entries(m.tenants).map(([k, t]) => [k, strip({ ...t })]))),
     dkim: emptyToObj(m.dkim),
+    inbound_domains: m.inbound_domains.length === 0 ? {} : m.inbound_domains,
     default_pool: m.default_pool,
   });
 }

@@ -35,6 +35,7 @@ export function renderPolicyModule(model: PolicyModel): { text: string; modelSha
       ),
     ),
     dkim: map(Object.fromEntries(Object.entries(model.dkim).map(([domain, d]) => [domain, record({ selector: d.selector, algorithm: d.algorithm, key_file: d.key_file })]))),
+    inbound_domains: model.inbound_domains,
     default_pool: model.default_pool,
   });
   const header = [

@@ -101,6 +101,19 @@ describe('node runtime in Lua 5.4 with the kumo double', () => {
     expect(r.active_gmail.source_selection_rate).toBeUndefined();
   });
 
+  it('the inbound listener logs and drops reports for our return-path domains only', () => {
+    const r = lua(`
+      local function ld(d)
+        local v = double.fire('get_listener_domain', d, '0.0.0.0:25', {})
+        if v == nil then return 'none' end
+        return { kind = double.kind_of(v), log_oob = v.log_oob, log_arf = v.log_arf, relay_to = v.relay_to }
+      end
+      return { ours = ld('BOUNCES.acme.example'), other = ld('random.example'), bare = ld('acme.example') }`);
+    expect(r.ours).toEqual({ kind: 'ListenerDomain', log_oob: 'LogThenDrop', log_arf: 'LogThenDrop', relay_to: false });
+    expect(r.other).toBe('none');
+    expect(r.bare).toBe('none');
+  });
+
   it('an unknown egress source is an error (kumod retries) rather than a send from some default address', () => {
     const r = lua(`return { ok = pcall(double.fire, 'get_egress_source', 'ip-10-0-0-1') }`);
     expect(r.ok).toBe(false);
@@ -225,7 +238,7 @@ describe('the node bootstrap', () => {
     );
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out.handlers).toEqual({ init: 1, 'cp.poll': 1, throttle_insert_ready_queue: 1, smtp_server_message_received: 1, get_queue_config: 1, get_egress_pool: 1, get_egress_source: 1, get_egress_path_config: 1 });
+    expect(out.handlers).toEqual({ init: 1, 'cp.poll': 1, get_listener_domain: 1, throttle_insert_ready_queue: 1, smtp_server_message_received: 1, get_queue_config: 1, get_egress_pool: 1, get_egress_source: 1, get_egress_path_config: 1 });
     expect(out.calls).toEqual(['define_spool', 'define_spool', 'configure_local_logs', 'start_esmtp_listener', 'start_esmtp_listener', 'start_http_listener']);
   });
 });

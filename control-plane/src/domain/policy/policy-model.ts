@@ -52,6 +52,8 @@ export interface PolicyModel {
   pools: Record<string, { source: string; weight: number }[]>;
   tenants: Record<string, { tier: Tier; external_pool: string | null; warming_pool: string | null; external_locked: boolean; external_throttle: { name: string; spec: string } | null }>;
   dkim: Record<string, { selector: string; algorithm: 'rsa-sha256' | 'ed25519-sha256'; key_file: string }>;
+  /** return-path domains whose bounces and feedback reports the inbound listener logs (and drops) */
+  inbound_domains: string[];
   /** where mail of unknown tenants, or of tenants with no IP here, leaves from; null: kumod's own default */
   default_pool: string | null;
 }
@@ -105,7 +107,8 @@ export function buildPolicyModel(i: PolicyInputs): PolicyModel {
       dkim[d.domain] = { selector: d.selector, algorithm: d.algorithm, key_file: `${i.dkimKeyDir}/${d.domain}/${d.selector}.key` };
     }
   }
-  return { format: POLICY_FORMAT, node: { name: i.node.name }, sources, pools, tenants, dkim, default_pool: defaultPool };
+  const inbound = [...new Set(Object.keys(dkim).map((d) => `bounces.${d}`))].sort();
+  return { format: POLICY_FORMAT, node: { name: i.node.name }, sources, pools, tenants, dkim, inbound_domains: inbound, default_pool: defaultPool };
 }
 
 function capsToThrottles(caps: ProviderCaps): Record<MailboxProvider, string> {
