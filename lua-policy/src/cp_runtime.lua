@@ -251,12 +251,43 @@ local function write_atomically(path, text)
   return os.rename(tmp, path)
 end
 
+--[[ DKIM private keys arrive over the same authenticated channel as separate files, never inside the
+module. Files are created under the kumod service's umask (UMask=0077 in its unit: mode 0600). Only
+paths under the node's key directory are written. ]]
+function mod.sync_dkim_keys(client, opts)
+  local res = client:get(opts.keys_url):header('Authorization', 'Bearer ' .. opts.token):send()
+  if res:status_code() ~= 200 then
+    return nil, 'control plane answered ' .. tostring(res:status_code())
+  end
+  local body = kumo.serde.json_parse(res:text())
+  local n = 0
+  for _, k in ipairs(body.keys or {}) do
+    local path = k.path
+    if type(path) ~= 'string' or path:sub(1, #opts.key_dir + 1) ~= opts.key_dir .. '/' or path:find('..', 1, true)
+      or not path:match('^[%w%./_-]+$') then
+      return nil, 'refusing key path ' .. tostring(path)
+    end
+    local dir = path:match('^(.*)/[^/]+$')
+    if dir ~= opts.key_dir then
+      -- the path was checked above to be plain characters under key_dir: nothing for a shell to expand
+      os.execute('mkdir -p ' .. dir)
+    end
+    local ok, err = write_atomically(path, k.private_key_pem)
+    if not ok then
+      return nil, err
+    end
+    n = n + 1
+  end
+  return n
+end
+
 --[[ One pull of this node's policy from the control plane. Sends the node token and the ETag of what
 it already has; verifies the Ed25519 signature with the pinned key before compiling anything; checks
 the module's shape; then replaces the generated file atomically, keeping the previous one as the last
 known good, and bumps the config epoch so new Lua states load it. Anything wrong leaves the files
 as they were: the node keeps running on what it has.
-  opts = { url, token, public_key (32 raw bytes), generated, last_known_good, etag, timeout }
+  opts = { url, token, public_key (32 raw bytes), generated, last_known_good, etag, timeout,
+           keys_url, key_dir (both optional: DKIM keys are fetched before a new module is installed) }
 Returns { status = 'updated'|'unchanged'|'failed', etag = ..., reason = ... }. ]]
 function mod.poll_once(opts)
   local ed25519 = require 'cp_ed25519'
@@ -292,6 +323,13 @@ function mod.poll_once(opts)
     local current = read_file(opts.generated)
     if current then
       assert(write_atomically(opts.last_known_good, current))
+    end
+    if opts.keys_url then
+      -- keys first: a module naming a key file that is not there yet would fail to sign
+      local written, kerr = mod.sync_dkim_keys(client, opts)
+      if not written then
+        return { status = 'failed', etag = opts.etag, reason = 'DKIM keys: ' .. tostring(kerr) }
+      end
     end
     assert(write_atomically(opts.generated, text))
     kumo.bump_config_epoch()

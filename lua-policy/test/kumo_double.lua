@@ -255,7 +255,7 @@ function double.install()
     return table.concat(out)
   end
 
-  kumo.serde = { json_encode = function(v) return require('json').encode(v) end }
+  kumo.serde = { json_encode = function(v) return require('json').encode(v) end, json_parse = function(s) return require('json').decode(s) end }
 
   -- policy-extras.log_hooks: records what a policy asks of it
   double.log_hooks = {}

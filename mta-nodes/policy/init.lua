@@ -66,6 +66,8 @@ kumo.on('cp.poll', function(args)
       generated = CP_DIR .. '/generated.lua',
       last_known_good = CP_DIR .. '/last-known-good.lua',
       etag = etag,
+      keys_url = args.keys_url,
+      key_dir = args.key_dir,
     }
     etag = r.etag or etag
     kumo.time.sleep(args.interval_seconds or 5)
@@ -104,6 +106,8 @@ kumo.on('init', function()
         token = settings.node_token,
         public_key_hex = settings.policy_public_key_hex,
         interval_seconds = settings.poll_interval_seconds or 5,
+        keys_url = settings.control_plane_url .. '/v1/nodes/' .. settings.node_id .. '/dkim-keys',
+        key_dir = settings.dkim_key_dir or '/opt/kumomta/etc/dkim',
       },
     }
   else

@@ -184,7 +184,7 @@ describe('the node bootstrap', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual([
       { name: 'configure_redis_throttles', arg: { node: 'redis://10.0.0.9/' } },
-      { name: 'spawn_task', arg: { event_name: 'cp.poll', args: { url: 'https://cp.example/v1/nodes/n1/policy', token: 'node_t', public_key_hex: '00', interval_seconds: 5 } } },
+      { name: 'spawn_task', arg: { event_name: 'cp.poll', args: { url: 'https://cp.example/v1/nodes/n1/policy', token: 'node_t', public_key_hex: '00', interval_seconds: 5, keys_url: 'https://cp.example/v1/nodes/n1/dkim-keys', key_dir: '/opt/kumomta/etc/dkim' } } },
     ]);
   });
 

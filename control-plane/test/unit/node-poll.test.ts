@@ -17,6 +17,8 @@ interface Answer {
   body?: string;
   signature?: string | null;
   error?: string;
+  /** the JSON the keys endpoint answers; when set, the pull also syncs DKIM keys */
+  keys?: unknown;
 }
 
 function poll(answer: Answer) {
@@ -25,6 +27,7 @@ function poll(answer: Answer) {
   writeFileSync(path.join(dir, 'answer.lua'), NEW);
   if (answer.body !== undefined) writeFileSync(path.join(dir, 'answer.lua'), answer.body);
   const body = readFileSync(path.join(dir, 'answer.lua'), 'utf8');
+  if (answer.keys !== undefined) writeFileSync(path.join(dir, 'keys.json'), JSON.stringify(answer.keys).replaceAll('DIR', dir));
   const signature = answer.signature === undefined ? sign(null, Buffer.from(body), privateKey).toString('base64') : answer.signature;
   const r = runLua(
     `local json = require 'json'
@@ -36,9 +39,11 @@ function poll(answer: Answer) {
      local headers = { ETag = '"new-etag"' }
      ${signature === null ? '' : `headers['X-KCP-Signature'] = '${signature}'`}
      double.http_responses = { ${answer.error ? `{ error = '${answer.error}' }` : `{ status = ${answer.status ?? 200}, headers = headers, body = body }`} }
+     ${answer.keys === undefined ? '' : `local kf = assert(io.open(dir .. '/keys.json')); table.insert(double.http_responses, { status = 200, body = kf:read('a') }); kf:close()`}
      local pk = ('${rawPublic}'):gsub('%x%x', function(h) return string.char(tonumber(h, 16)) end)
      local r = cp.poll_once { url = 'https://cp.example/v1/nodes/n1/policy', token = 'node_abc', public_key = pk,
-       generated = dir .. '/generated.lua', last_known_good = dir .. '/last-known-good.lua', etag = '"old-etag"' }
+       generated = dir .. '/generated.lua', last_known_good = dir .. '/last-known-good.lua', etag = '"old-etag"',
+       ${answer.keys === undefined ? '' : "keys_url = 'https://cp.example/v1/nodes/n1/dkim-keys', key_dir = dir .. '/dkim',"} }
      local bumps = 0
      for _, c in ipairs(double.calls) do if c.name == 'bump_config_epoch' then bumps = bumps + 1 end end
      io.write(json.encode { result = r, request = double.requests[1], bumps = bumps })`,
@@ -47,7 +52,7 @@ function poll(answer: Answer) {
   if (r.status !== 0) throw new Error(r.stderr);
   const out = JSON.parse(r.stdout);
   const lkg = path.join(dir, 'last-known-good.lua');
-  return { ...out, generated: readFileSync(path.join(dir, 'generated.lua'), 'utf8'), lkg: existsSync(lkg) ? readFileSync(lkg, 'utf8') : null };
+  return { ...out, dir, generated: readFileSync(path.join(dir, 'generated.lua'), 'utf8'), lkg: existsSync(lkg) ? readFileSync(lkg, 'utf8') : null };
 }
 
 describe('node policy pull', () => {
@@ -58,6 +63,22 @@ describe('node policy pull', () => {
     expect(r.generated).toBe(NEW);
     expect(r.lkg).toBe(OLD);
     expect(r.bumps).toBe(1);
+  });
+
+  it('writes the DKIM keys as separate files before installing a module that names them', () => {
+    const pem = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n';
+    const r = poll({ keys: { keys: [{ domain: 'acme.example', selector: 'kcp1', algorithm: 'rsa-sha256', path: 'DIR/dkim/acme.example/kcp1.key', private_key_pem: pem }] } });
+    expect(r.result.status).toBe('updated');
+    expect(readFileSync(path.join(r.dir, 'dkim/acme.example/kcp1.key'), 'utf8')).toBe(pem);
+    expect(r.generated).toBe(NEW);
+  });
+
+  it('refuses key paths outside the key directory, and then installs nothing', () => {
+    const r = poll({ keys: { keys: [{ domain: 'x', selector: 'y', algorithm: 'rsa-sha256', path: 'DIR/dkim/../../escape.key', private_key_pem: 'x' }] } });
+    expect(r.result).toMatchObject({ status: 'failed' });
+    expect(r.result.reason).toContain('refusing key path');
+    expect(r.generated).toBe(OLD);
+    expect(existsSync(path.join(r.dir, 'escape.key'))).toBe(false);
   });
 
   it('304: nothing changes', () => {
