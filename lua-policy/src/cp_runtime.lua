@@ -389,20 +389,31 @@ end
 
 --- Inbound listener: bounces and feedback reports for our return-path domains are logged (and so
 --- posted to the control plane by the log hook), then dropped; anything else is not ours to accept.
-function mod.listener_domain(data, domain)
+-- 'LogThenDrop' exists since 2025.05.06; older nodes only know booleans (true: log, then relay)
+function mod.report_disposition(version)
+  if version and version >= '2025.05.06' then
+    return 'LogThenDrop'
+  end
+  return true
+end
+
+function mod.listener_domain(data, domain, version)
   local d = (domain or ''):lower()
   for _, inbound in ipairs(data.inbound_domains or {}) do
     if inbound == d then
-      return kumo.make_listener_domain { relay_to = false, log_oob = 'LogThenDrop', log_arf = 'LogThenDrop' }
+      local disposition = mod.report_disposition(version)
+      return kumo.make_listener_domain { relay_to = false, log_oob = disposition, log_arf = disposition }
     end
   end
   return nil
 end
 
 --- Register the handlers. Call once, at the top level of init.lua.
-function mod.setup(data)
+function mod.setup(data, opts)
+  -- kumo.version exists since 2025.12.02; before that the node settings say which kumod runs
+  local version = kumo.version or (opts and opts.kumod_version)
   kumo.on('get_listener_domain', function(domain, listener, conn_meta)
-    return mod.listener_domain(data, domain)
+    return mod.listener_domain(data, domain, version)
   end)
   kumo.on('throttle_insert_ready_queue', function(msg)
     mod.throttle_external(data, msg)

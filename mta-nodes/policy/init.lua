@@ -46,7 +46,7 @@ local data = cp.load {
   generated = CP_DIR .. '/generated.lua',
   last_known_good = CP_DIR .. '/last-known-good.lua',
 }
-cp.setup(data)
+cp.setup(data, { kumod_version = settings.kumod_version })
 
 -- The pull loop: a spawned task keeps the Lua state it started in, so the loop lives here in the
 -- static bootstrap and re-reads nothing it captured. Every failure is logged and retried.

@@ -108,8 +108,13 @@ describe('node runtime in Lua 5.4 with the kumo double', () => {
         if v == nil then return 'none' end
         return { kind = double.kind_of(v), log_oob = v.log_oob, log_arf = v.log_arf, relay_to = v.relay_to }
       end
-      return { ours = ld('BOUNCES.acme.example'), other = ld('random.example'), bare = ld('acme.example') }`);
-    expect(r.ours).toEqual({ kind: 'ListenerDomain', log_oob: 'LogThenDrop', log_arf: 'LogThenDrop', relay_to: false });
+      local old = ld('bounces.acme.example')
+      return { old = old, ours = h.cp.listener_domain(h.data, 'BOUNCES.acme.example', '2026.06.23-f3af1cd0') and {
+          log_oob = h.cp.listener_domain(h.data, 'bounces.acme.example', '2026.06.23-f3af1cd0').log_oob } or 'none',
+        other = ld('random.example'), bare = ld('acme.example') }`);
+    // a node of unknown (possibly 2025.03.19) vintage gets the booleans every release understands
+    expect(r.old).toEqual({ kind: 'ListenerDomain', log_oob: true, log_arf: true, relay_to: false });
+    expect(r.ours).toEqual({ log_oob: 'LogThenDrop' });
     expect(r.other).toBe('none');
     expect(r.bare).toBe('none');
   });
