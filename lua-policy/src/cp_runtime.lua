@@ -397,13 +397,26 @@ function mod.report_disposition(version)
   return true
 end
 
-function mod.listener_domain(data, domain, version)
-  local d = (domain or ''):lower()
-  for _, inbound in ipairs(data.inbound_domains or {}) do
-    if inbound == d then
-      local disposition = mod.report_disposition(version)
-      return kumo.make_listener_domain { relay_to = false, log_oob = disposition, log_arf = disposition }
+-- get_listener_domain runs for every recipient on every listener: look domains up in a set, built
+-- once per Lua state, not by scanning the list
+local inbound_sets = setmetatable({}, { __mode = 'k' })
+
+local function inbound_set(data)
+  local set = inbound_sets[data]
+  if not set then
+    set = {}
+    for _, d in ipairs(data.inbound_domains or {}) do
+      set[d] = true
     end
+    inbound_sets[data] = set
+  end
+  return set
+end
+
+function mod.listener_domain(data, domain, version)
+  if inbound_set(data)[(domain or ''):lower()] then
+    local disposition = mod.report_disposition(version)
+    return kumo.make_listener_domain { relay_to = false, log_oob = disposition, log_arf = disposition }
   end
   return nil
 end
