@@ -56,7 +56,7 @@ describe('rendered node policy', () => {
     const sourceTier = new Map(load('small-fleet.json').ips.map((ip) => [`ip-${ip.address.replace(/[.:]/g, '-')}`, ip.tier]));
     // only this node's IPs that carry mail are sources
     expect(Object.keys(m.sources).sort()).toEqual(['ip-2001-db8--50', 'ip-203-0-113-10', 'ip-203-0-113-20', 'ip-203-0-113-21', 'ip-203-0-113-30']);
-    expect(m.sources['ip-203-0-113-30']!.warmup).toEqual({ gmail: '96/d', microsoft: '96/d', yahoo: '96/d', other: '192/d' });
+    expect(m.sources['ip-203-0-113-30']!.warmup).toEqual({ gmail: '96/d,max_burst=4', microsoft: '96/d,max_burst=4', yahoo: '96/d,max_burst=4', other: '192/d,max_burst=8' });
     for (const t of Object.values(m.tenants)) {
       for (const pool of [t.external_pool, t.warming_pool]) if (pool) expect(m.pools[pool]).toBeDefined();
       if (t.tier === 'premium' && t.external_pool) for (const member of m.pools[t.external_pool]!) expect(sourceTier.get(member.source)).toBe('premium');

@@ -111,7 +111,7 @@ describe('placement through the API', () => {
   it('shows an IP\'s warm-up schedule as KumoMTA throttles, and advances a day only when it was earned', async () => {
     const ip = ids.rehabilitation.ips[0];
     const w = await expectJson(await h.request('GET', `/v1/ips/${ip.id}/warmup?days=3`), 200);
-    expect(w).toMatchObject({ state: 'warming', day: 0, egress_source: `ip-${ip.address.replace(/\./g, '-')}`, throttles_today: { gmail: '50/d', microsoft: '50/d', yahoo: '50/d', other: '100/d' } });
+    expect(w).toMatchObject({ state: 'warming', day: 0, egress_source: `ip-${ip.address.replace(/\./g, '-')}`, throttles_today: { gmail: '50/d,max_burst=3', microsoft: '50/d,max_burst=3', yahoo: '50/d,max_burst=3', other: '100/d,max_burst=5' } });
     expect(w.schedule.map((d: any) => d.caps.gmail)).toEqual([50, 70, 98]);
 
     // yesterday: the IP sent its full caps, cleanly

@@ -95,9 +95,9 @@ describe('node runtime in Lua 5.4 with the kumo double', () => {
         warm_other = h.path('ip-203-0-113-30', 'mx.example.org'),
         active_gmail = h.path('ip-203-0-113-10', 'gmail-smtp-in.l.google.com'),
       }`);
-    expect(r.warm_gmail).toMatchObject({ source_selection_rate: '96/d', connection_limit: 10, refresh_strategy: 'Epoch' });
-    expect(r.warm_ms).toMatchObject({ source_selection_rate: '96/d', connection_limit: 8 });
-    expect(r.warm_other.source_selection_rate).toBe('192/d');
+    expect(r.warm_gmail).toMatchObject({ source_selection_rate: '96/d,max_burst=4', connection_limit: 10, refresh_strategy: 'Epoch' });
+    expect(r.warm_ms).toMatchObject({ source_selection_rate: '96/d,max_burst=4', connection_limit: 8 });
+    expect(r.warm_other.source_selection_rate).toBe('192/d,max_burst=8');
     expect(r.active_gmail.source_selection_rate).toBeUndefined();
   });
 

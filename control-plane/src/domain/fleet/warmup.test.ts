@@ -20,7 +20,7 @@ describe('warm-up schedule', () => {
   });
 
   it('compiles to KumoMTA throttle specs', () => {
-    expect(capsAsThrottles(capsForDay(0, s))).toEqual({ gmail: '50/d', microsoft: '50/d', yahoo: '50/d', other: '100/d' });
+    expect(capsAsThrottles(capsForDay(0, s))).toEqual({ gmail: '50/d,max_burst=3', microsoft: '50/d,max_burst=3', yahoo: '50/d,max_burst=3', other: '100/d,max_burst=5' });
   });
 
   it('the ramp completes when every provider reaches its ceiling', () => {

@@ -25,10 +25,18 @@ export function rampLength(s: WarmupSettings): number {
   return day;
 }
 
-/** Caps as KumoMTA throttle specs (`N/d`), the form the policy renderer emits as source_selection_rate. */
+/**
+ * Caps as KumoMTA throttle specs, the form the policy renderer emits as source_selection_rate. The
+ * burst is an hour's share of the day (KumoMTA's docs warn that a bare daily rate lets a warming IP
+ * spend its whole day at the first opportunity; a burst of one would space sends evenly but would
+ * also spread them through the night, when mailboxes are idle).
+ */
 export function capsAsThrottles(caps: ProviderCaps): Record<MailboxProvider, string> {
   const out = {} as Record<MailboxProvider, string>;
-  for (const p of MAILBOX_PROVIDERS) out[p] = `${Math.max(1, caps[p])}/d`;
+  for (const p of MAILBOX_PROVIDERS) {
+    const perDay = Math.max(1, caps[p]);
+    out[p] = `${perDay}/d,max_burst=${Math.max(1, Math.ceil(perDay / 24))}`;
+  }
   return out;
 }
 

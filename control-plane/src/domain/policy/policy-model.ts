@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { egressSourceName, type MailboxProvider } from '../fleet/naming.js';
-import type { ProviderCaps } from '../fleet/warmup.js';
+import { capsAsThrottles, type ProviderCaps } from '../fleet/warmup.js';
 import type { Tier } from '../pools/placement.js';
 import { externalThrottleName } from './throttles.js';
 
@@ -73,7 +73,7 @@ export function buildPolicyModel(i: PolicyInputs): PolicyModel {
     sources[egressSourceName(ip.address)] = {
       source_address: ip.address,
       ehlo_domain: ip.rdnsName,
-      warmup: ip.state === 'warming' && ip.warmupCaps ? capsToThrottles(ip.warmupCaps) : null,
+      warmup: ip.state === 'warming' && ip.warmupCaps ? capsAsThrottles(ip.warmupCaps) : null,
     };
   }
 
@@ -109,10 +109,6 @@ export function buildPolicyModel(i: PolicyInputs): PolicyModel {
   }
   const inbound = [...new Set(Object.keys(dkim).map((d) => `bounces.${d}`))].sort();
   return { format: POLICY_FORMAT, node: { name: i.node.name }, sources, pools, tenants, dkim, inbound_domains: inbound, default_pool: defaultPool };
-}
-
-function capsToThrottles(caps: ProviderCaps): Record<MailboxProvider, string> {
-  return { gmail: `${caps.gmail}/d`, microsoft: `${caps.microsoft}/d`, yahoo: `${caps.yahoo}/d`, other: `${caps.other}/d` };
 }
 
 /** Canonical JSON (sorted keys) of the model, and its SHA-256: the name of what a node runs. */
