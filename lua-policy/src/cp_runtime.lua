@@ -132,6 +132,9 @@ function mod.provider_of_site(site_name)
   return 'other'
 end
 
+-- built once per Lua state: reception runs for every message
+local DKIM_HEADERS = { 'From', 'To', 'Subject', 'Date', 'Message-ID', 'MIME-Version', 'Content-Type', 'List-Unsubscribe', 'List-Unsubscribe-Post' }
+
 local function signer_for(data, domain)
   local d = domain and data.dkim[domain:lower()]
   if not d then
@@ -140,7 +143,7 @@ local function signer_for(data, domain)
   local params = {
     domain = domain:lower(),
     selector = d.selector,
-    headers = { 'From', 'To', 'Subject', 'Date', 'Message-ID', 'MIME-Version', 'Content-Type', 'List-Unsubscribe', 'List-Unsubscribe-Post' },
+    headers = DKIM_HEADERS,
     key = d.key_file,
   }
   if d.algorithm == 'ed25519-sha256' then

@@ -4,6 +4,7 @@ import type { AppContext } from '../context.js';
 import { inTransaction } from '../adapters/pg/database.js';
 import type { IpAddressesTable, IpStateColumn } from '../adapters/pg/tables.js';
 import { allowedTransitions, canTransition } from '../domain/fleet/ip-lifecycle.js';
+import { bareAddress } from '../domain/fleet/naming.js';
 import { AppError, notFound } from '../domain/shared/errors.js';
 import type { Caller } from './actor.js';
 import { writeAudit } from './audit.js';
@@ -27,12 +28,10 @@ export interface IpView {
 
 type Row = Selectable<IpAddressesTable> & { pool_id: string | null };
 
-/** inet renders with a prefix length only when it is not a host address; keep the API bare */
-const bare = (address: string): string => address.replace(/\/(32|128)$/, '');
 
 const view = (r: Row): IpView => ({
   id: r.id,
-  address: bare(r.address),
+  address: bareAddress(r.address),
   node_id: r.node_id,
   state: r.state,
   warmup_day: r.warmup_day,

@@ -9,6 +9,7 @@ import { writeAudit } from './audit.js';
 import { afterCursor, sortKey, toPage, type Page } from './pagination.js';
 import { definedOnly } from './tenants.js';
 import { iso } from './views.js';
+import { bareAddress } from '../domain/fleet/naming.js';
 
 export interface PoolMemberView {
   ip_id: string;
@@ -42,7 +43,7 @@ async function members(ctx: AppContext, poolIds: string[]): Promise<Map<string, 
   for (const r of rows) {
     out.get(r.pool_id)!.push({
       ip_id: r.ip_id,
-      address: r.address.replace(/\/(32|128)$/, ''),
+      address: bareAddress(r.address),
       node_id: r.node_id,
       state: r.state,
       weight: r.weight,

@@ -2,11 +2,15 @@
 import type { Db, Tx } from '../../adapters/pg/database.js';
 import type { ShardEntry } from '../../adapters/pg/tables.js';
 import { capsForDay } from '../../domain/fleet/warmup.js';
+import { bareAddress } from '../../domain/fleet/naming.js';
 import type { PolicyInputs } from '../../domain/policy/policy-model.js';
 import type { Tier } from '../../domain/pools/placement.js';
 import { readSettings } from '../settings.js';
 
-export async function loadPolicyInputs(db: Db | Tx, node: { id: string; name: string }, dkimKeyDir: string): Promise<PolicyInputs> {
+/** The fleet-wide part of every node's inputs: read once, then combined with each node. */
+export type PolicyState = Omit<PolicyInputs, 'node'>;
+
+export async function loadPolicyState(db: Db | Tx, dkimKeyDir: string): Promise<PolicyState> {
   const settings = await readSettings(db);
   const warmup = settings.ip_warmup;
   const ips = await db
@@ -34,12 +38,11 @@ export async function loadPolicyInputs(db: Db | Tx, node: { id: string; name: st
     byTenant.set(d.tenant_id, list);
   }
   return {
-    node,
     dkimKeyDir,
     externalPerHour: { premium: settings.placement.premium_external_per_hour, standard: settings.placement.standard_external_per_hour },
     ips: ips.map((ip) => ({
       ipId: ip.id,
-      address: ip.address.replace(/\/(32|128)$/, ''),
+      address: bareAddress(ip.address),
       nodeId: ip.node_id,
       state: ip.state,
       rdnsName: ip.rdns_name,

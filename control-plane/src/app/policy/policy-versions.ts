@@ -15,7 +15,7 @@ import { unifiedDiff } from '../../render/line-diff.js';
 import type { Caller } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import { iso, isoOrNull } from '../views.js';
-import { loadPolicyInputs } from './policy-inputs.js';
+import { loadPolicyState } from './policy-inputs.js';
 
 export interface VersionView {
   id: string;
@@ -79,12 +79,14 @@ export async function publishPolicy(ctx: AppContext, caller: Caller, nodeIds: st
   const nodes = await q.execute();
   if (nodeIds.length > 0 && nodes.length !== new Set(nodeIds).size) throw notFound('node', nodeIds.filter((id) => !nodes.some((n) => n.id === id)).join(', '));
   const now = ctx.now();
+  // fleet-wide state once, not once per node: every node's module is a view of the same state
+  const state = await loadPolicyState(ctx.db, ctx.config.policy.dkimKeyDir);
   const results: PublishResult[] = [];
   for (const node of nodes) {
     const result: PublishResult = await inTransaction(ctx.db, async (tx): Promise<PublishResult> => {
       // one publisher per node at a time
       await sql`SELECT 1 FROM nodes WHERE id = ${node.id} FOR UPDATE`.execute(tx);
-      const { text, modelSha256 } = renderPolicyModule(buildPolicyModel(await loadPolicyInputs(tx, node, ctx.config.policy.dkimKeyDir)));
+      const { text, modelSha256 } = renderPolicyModule(buildPolicyModel({ ...state, node: { id: node.id, name: node.name } }));
       const contentSha = sha256(text);
       const current = await tx
         .selectFrom('policy_versions')

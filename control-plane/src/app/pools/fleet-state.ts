@@ -2,7 +2,7 @@
 import { sql } from 'kysely';
 import type { Db, Tx } from '../../adapters/pg/database.js';
 import type { Tier } from '../../domain/pools/placement.js';
-import { egressSourceName } from '../../domain/fleet/naming.js';
+import { bareAddress, egressSourceName } from '../../domain/fleet/naming.js';
 
 export interface PooledIp {
   ipId: string;
@@ -27,7 +27,7 @@ export async function loadPooledIps(db: Db | Tx): Promise<PooledIp[]> {
     .orderBy('ip.address')
     .execute();
   return rows.map((r) => {
-    const address = r.address.replace(/\/(32|128)$/, '');
+    const address = bareAddress(r.address);
     return { ...r, address, sourceName: egressSourceName(address) };
   });
 }

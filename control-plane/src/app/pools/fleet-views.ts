@@ -2,7 +2,7 @@
 import { sql } from 'kysely';
 import type { AppContext } from '../../context.js';
 import { capsAsThrottles, capsForDay, rampLength } from '../../domain/fleet/warmup.js';
-import { egressSourceName } from '../../domain/fleet/naming.js';
+import { bareAddress, egressSourceName } from '../../domain/fleet/naming.js';
 import { computeCosts } from '../../domain/pools/costs.js';
 import { checkNodeDiversity } from '../../domain/pools/node-diversity.js';
 import { TIERS, type Tier } from '../../domain/pools/placement.js';
@@ -47,7 +47,7 @@ export async function ipWarmup(ctx: AppContext, ipId: string, days = 14) {
   const ip = await ctx.db.selectFrom('ip_addresses').select(['id', 'address', 'state', 'warmup_day', 'warmup_evaluated_on', 'state_changed_at', 'last_sent_at']).where('id', '=', ipId).executeTakeFirst();
   if (!ip) throw notFound('ip address', ipId);
   const s = (await readSettings(ctx.db)).ip_warmup;
-  const address = ip.address.replace(/\/(32|128)$/, '');
+  const address = bareAddress(ip.address);
   const caps = capsForDay(ip.warmup_day, s);
   return {
     ip_id: ip.id,

@@ -5,7 +5,7 @@
  */
 import type { Db, Tx } from '../../adapters/pg/database.js';
 import { readSettings } from '../settings.js';
-import { assessTrust, type PreviousTrustState, type TrustAssessment } from '../../domain/trust/trust-score.js';
+import { assessTrust, type PreviousTrustState, type TrustAssessment, type TrustSettings } from '../../domain/trust/trust-score.js';
 import { toTrustCounts, utcDay } from '../../domain/trust/rollup.js';
 import { readWindowCounts, type LaneCounts } from './daily-metrics.js';
 
@@ -22,10 +22,10 @@ export function windowStartDay(now: Date, windowDays: number): string {
 }
 
 /** Assess without writing anything (what the read API shows). */
-export async function assessTenants(db: Db | Tx, tenantIds: string[], now: Date): Promise<Rescored[]> {
+export async function assessTenants(db: Db | Tx, tenantIds: string[], now: Date, trustSettings?: TrustSettings): Promise<Rescored[]> {
   const ids = [...new Set(tenantIds)].sort();
   if (ids.length === 0) return [];
-  const settings = (await readSettings(db)).trust;
+  const settings = trustSettings ?? (await readSettings(db)).trust;
   const fromDay = windowStartDay(now, settings.window_days);
   const [counts, authRows, prevRows] = await Promise.all([
     readWindowCounts(db, ids, fromDay),
@@ -50,9 +50,10 @@ export async function assessTenants(db: Db | Tx, tenantIds: string[], now: Date)
 }
 
 export async function rescoreTenants(db: Db | Tx, tenantIds: string[], now: Date): Promise<Rescored[]> {
-  const results = await assessTenants(db, tenantIds, now);
-  if (results.length === 0) return results;
-  const windowDays = (await readSettings(db)).trust.window_days;
+  if (tenantIds.length === 0) return [];
+  const settings = (await readSettings(db)).trust;
+  const results = await assessTenants(db, tenantIds, now, settings);
+  const windowDays = settings.window_days;
 
   const rows = results.map(({ tenantId, assessment: a }) => ({
     tenant_id: tenantId,

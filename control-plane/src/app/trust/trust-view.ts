@@ -11,10 +11,10 @@ export async function getTenantTrust(ctx: AppContext, tenantId: string, history:
   const tenant = await ctx.db.selectFrom('tenants').select('id').where('id', '=', tenantId).executeTakeFirst();
   if (!tenant) throw notFound('tenant', tenantId);
   const now = ctx.now();
-  const [[fresh], stored, settings] = await Promise.all([
-    assessTenants(ctx.db, [tenantId], now),
+  const settings = await readSettings(ctx.db);
+  const [[fresh], stored] = await Promise.all([
+    assessTenants(ctx.db, [tenantId], now, settings.trust),
     ctx.db.selectFrom('tenant_trust').selectAll().where('tenant_id', '=', tenantId).executeTakeFirst(),
-    readSettings(ctx.db),
   ]);
   const a = fresh!.assessment;
 

@@ -2,9 +2,11 @@
  * Names shared by the control plane and the generated KumoMTA policy. The egress source name of an IP
  * appears in every log record (`egress_source`), which is how events are traced back to IPs.
  */
+/** PostgreSQL's inet prints a host address with /32 or /128 in some contexts; the API and kumod want it bare. */
+export const bareAddress = (address: string): string => address.replace(/\/(32|128)$/, '');
+
 export function egressSourceName(address: string): string {
-  const bare = address.replace(/\/(32|128)$/, '');
-  return `ip-${bare.toLowerCase().replace(/[.:]/g, '-')}`;
+  return `ip-${bareAddress(address).toLowerCase().replace(/[.:]/g, '-')}`;
 }
 
 export const MAILBOX_PROVIDERS = ['gmail', 'microsoft', 'yahoo', 'other'] as const;
