@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run the control plane (every role: admin API, policy and event endpoints, background workers) on this
-# machine. Installs what is missing, starts a private PostgreSQL and Redis unless DATABASE_URL and
+# Run the control plane (every role: admin API, policy and event endpoints, background workers, SMTP
+# submission gateway) on this machine. Installs what is missing, starts a private PostgreSQL and Redis unless DATABASE_URL and
 # REDIS_URL are given, generates local secrets on first run (kept in .local/secrets.env, mode 0600),
 # builds, migrates, and serves on CP_HTTP_HOST:CP_HTTP_PORT (127.0.0.1:8080 by default).
 set -euo pipefail
@@ -26,6 +26,15 @@ if [ -z "${CP_MASTER_KEYS:-}" ] || [ -z "${CP_PSEUDONYM_KEY:-}" ] || [ -z "${CP_
     (umask 077; node -e 'process.stdout.write(`CP_POLICY_SIGNING_KEY=${require("crypto").randomBytes(32).toString("base64")}\n`)' >>"$secrets")
   fi
   set -a; . "./$secrets"; set +a
+fi
+# the gateway needs a certificate: a self-signed one unless one is configured
+if [ -z "${CP_SMTP_TLS_CERT_FILE:-}" ]; then
+  bash scripts/self-signed-cert.sh .local/tls "${CP_SMTP_HOSTNAME:-localhost}"
+  export CP_SMTP_TLS_CERT_FILE="$root_dir/.local/tls/cert.pem" CP_SMTP_TLS_KEY_FILE="$root_dir/.local/tls/key.pem"
+fi
+# 587 and 465 need root (or CAP_NET_BIND_SERVICE); an ordinary user gets 2587 and 2465
+if [ "$(id -u)" -ne 0 ]; then
+  export CP_SMTP_SUBMISSION_PORT="${CP_SMTP_SUBMISSION_PORT:-2587}" CP_SMTP_TLS_PORT="${CP_SMTP_TLS_PORT:-2465}"
 fi
 export CP_BOOTSTRAP_TOKEN_FILE="${CP_BOOTSTRAP_TOKEN_FILE-$root_dir/.local/admin-token}"
 

@@ -18,6 +18,8 @@ export interface NodeView {
   region: string;
   public_address: string;
   admin_url: string | null;
+  relay_host: string | null;
+  relay_port: number;
   token_prefix: string;
   monthly_cost_usd: number | null;
   last_seen_at: string | null;
@@ -27,7 +29,7 @@ export interface NodeView {
 }
 
 type Row = Omit<Selectable<NodesTable>, 'token_sha256'>;
-const COLUMNS = ['id', 'name', 'provider', 'region', 'public_address', 'admin_url', 'token_prefix', 'monthly_cost_usd', 'last_seen_at', 'applied_policy_version_id', 'created_at', 'updated_at'] as const;
+const COLUMNS = ['id', 'name', 'provider', 'region', 'public_address', 'admin_url', 'relay_host', 'relay_port', 'token_prefix', 'monthly_cost_usd', 'last_seen_at', 'applied_policy_version_id', 'created_at', 'updated_at'] as const;
 
 const view = (r: Row): NodeView => ({
   id: r.id,
@@ -36,6 +38,8 @@ const view = (r: Row): NodeView => ({
   region: r.region,
   public_address: r.public_address,
   admin_url: r.admin_url,
+  relay_host: r.relay_host,
+  relay_port: r.relay_port,
   token_prefix: r.token_prefix,
   monthly_cost_usd: numOrNull(r.monthly_cost_usd),
   last_seen_at: isoOrNull(r.last_seen_at),
@@ -50,6 +54,8 @@ export interface CreateNodeInput {
   region: string;
   public_address: string;
   admin_url?: string | null | undefined;
+  relay_host?: string | null | undefined;
+  relay_port?: number | undefined;
   monthly_cost_usd?: number | null | undefined;
 }
 
@@ -64,6 +70,8 @@ export async function createNode(ctx: AppContext, caller: Caller, input: CreateN
         region: input.region,
         public_address: input.public_address,
         admin_url: input.admin_url ?? null,
+        relay_host: input.relay_host ?? null,
+        relay_port: input.relay_port,
         monthly_cost_usd: input.monthly_cost_usd ?? null,
         token_sha256: t.sha256,
         token_prefix: t.prefix,
@@ -95,7 +103,7 @@ export async function updateNode(
   ctx: AppContext,
   caller: Caller,
   id: string,
-  patch: Partial<Pick<CreateNodeInput, 'provider' | 'region' | 'public_address' | 'admin_url' | 'monthly_cost_usd'>>,
+  patch: Partial<Pick<CreateNodeInput, 'provider' | 'region' | 'public_address' | 'admin_url' | 'relay_host' | 'relay_port' | 'monthly_cost_usd'>>,
 ): Promise<NodeView> {
   return inTransaction(ctx.db, async (tx) => {
     const before = await tx.selectFrom('nodes').select(COLUMNS).where('id', '=', id).forUpdate().executeTakeFirst();

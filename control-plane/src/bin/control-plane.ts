@@ -10,6 +10,7 @@ import { bootstrapFirstOperator } from '../app/api-tokens.js';
 import { startJobRunner } from '../worker/job-runner.js';
 import { allJobs } from '../worker/jobs.js';
 import { loadConfigOrExit } from './load-config.js';
+import { startSubmissionGateway } from '../gateway/submission-gateway.js';
 
 const config = loadConfigOrExit();
 const ctx = await createContext(config);
@@ -39,6 +40,11 @@ if (config.roles.includes('api')) {
 if (config.roles.includes('worker')) {
   stops.push(startJobRunner(ctx, allJobs(config), config.worker.tickMs));
   log.info({ role: 'worker' }, 'background jobs started');
+}
+
+if (config.roles.includes('gateway')) {
+  const gateway = await startSubmissionGateway(ctx, config.gateway);
+  stops.push(() => gateway.close());
 }
 
 let stopping = false;

@@ -11,13 +11,26 @@ const valid = {
 
 describe('loadConfig', () => {
   it('accepts a minimal environment and fills documented defaults', () => {
-    const r = loadConfig(valid);
+    const r = loadConfig({ ...valid, CP_ROLES: 'api,worker' });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.value.roles).toEqual(['api', 'worker']);
+    expect(r.value.gateway.submissionPort).toBe(587);
+    expect(r.value.gateway.tlsPort).toBe(465);
+    expect(r.value.gateway.maxMessageBytes).toBe(25 * 1024 * 1024);
     expect(r.value.http).toEqual({ host: '127.0.0.1', port: 8080, bodyLimitBytes: 10485760 });
     expect(r.value.masterKeys.map((k) => k.id)).toEqual(['new', 'old']);
     expect(r.value.dns).toEqual({ spfInclude: null, bounceMxHost: null, dmarcRua: null, dmarcPolicy: 'none' });
+  });
+
+  it('runs every role by default, and then needs a readable TLS certificate and key', () => {
+    const r = loadConfig({ ...valid, CP_SMTP_TLS_KEY_FILE: '/nonexistent/key.pem' });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.error).toContain('CP_SMTP_TLS_CERT_FILE is required with the gateway role');
+    expect(r.error).toContain('CP_SMTP_TLS_KEY_FILE: cannot read /nonexistent/key.pem');
+    const withFiles = loadConfig({ ...valid, CP_SMTP_TLS_CERT_FILE: '/etc/hostname', CP_SMTP_TLS_KEY_FILE: '/etc/hostname' });
+    expect(withFiles.ok && withFiles.value.roles).toEqual(['api', 'worker', 'gateway']);
   });
 
   it('reports every problem at once', () => {

@@ -3,9 +3,11 @@
  * once instead of stopping at the first, so an operator fixes a deployment in one round. Every
  * setting here is documented in the README's configuration table (a test keeps the two in step).
  */
+import { accessSync, constants } from 'node:fs';
+import { hostname } from 'node:os';
 import { err, ok, type Result } from '../domain/shared/result.js';
 
-export const ROLES = ['api', 'worker'] as const;
+export const ROLES = ['api', 'worker', 'gateway'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface MasterKey {
@@ -30,6 +32,27 @@ export interface Config {
   dns: { spfInclude: string | null; bounceMxHost: string | null; dmarcRua: string | null; dmarcPolicy: 'none' | 'quarantine' | 'reject' };
   worker: { tickMs: number; rekeyBatchSize: number; rescoreIntervalMs: number; placementIntervalMs: number };
   bootstrapTokenFile: string | null;
+  gateway: GatewayConfig;
+}
+
+export interface GatewayConfig {
+  host: string;
+  /** 587: STARTTLS required before AUTH */
+  submissionPort: number;
+  /** 465: implicit TLS; -1 disables it */
+  tlsPort: number;
+  hostname: string;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  maxMessageBytes: number;
+  maxRecipients: number;
+  maxConnectionsPerTenant: number;
+  maxClients: number;
+  idleTimeoutMs: number;
+  authFailureLimit: number;
+  authLockoutSeconds: number;
+  factsTtlMs: number;
+  relay: { idlePerNode: number; connectTimeoutMs: number; commandTimeoutMs: number; downForMs: number };
 }
 
 /** Names, defaults and descriptions of every setting: the single source for parsing, redaction and docs. */
@@ -37,7 +60,7 @@ export const SETTINGS = {
   DATABASE_URL: { secret: true, doc: 'PostgreSQL connection URL. Started privately by scripts/run.sh when unset.' },
   CP_DB_POOL_MAX: { secret: false, doc: 'Maximum PostgreSQL connections per process.', default: '10' },
   REDIS_URL: { secret: true, doc: 'Redis connection URL (the Redis the KumoMTA nodes share for throttles). Started privately by scripts/run.sh when unset.' },
-  CP_ROLES: { secret: false, doc: 'Comma-separated roles this process runs: `api` (admin API, policy and event endpoints), `worker` (background jobs).', default: 'api,worker' },
+  CP_ROLES: { secret: false, doc: 'Comma-separated roles this process runs: `api` (admin API, policy and event endpoints), `worker` (background jobs), `gateway` (SMTP submission gateway).', default: 'api,worker,gateway' },
   CP_HTTP_HOST: { secret: false, doc: 'Address the HTTP API listens on.', default: '127.0.0.1' },
   CP_HTTP_PORT: { secret: false, doc: 'Port the HTTP API listens on (0 picks a free one).', default: '8080' },
   CP_HTTP_BODY_LIMIT_BYTES: { secret: false, doc: 'Largest request body accepted, in bytes.', default: '10485760' },
@@ -58,6 +81,24 @@ export const SETTINGS = {
   CP_PLACEMENT_INTERVAL_MS: { secret: false, doc: 'How often the placement engine runs (bad-apple detection, tiers, shards), in milliseconds.', default: '300000' },
   CP_REKEY_BATCH_SIZE: { secret: false, doc: 'DKIM keys re-encrypted per worker tick after a master-key rotation.', default: '200' },
   CP_BOOTSTRAP_TOKEN_FILE: { secret: false, doc: 'When no operator exists yet, create one and write its admin token to this file (mode 0600). Empty disables.', default: '' },
+  CP_SMTP_HOST: { secret: false, doc: 'Address the SMTP submission gateway listens on.', default: '127.0.0.1' },
+  CP_SMTP_SUBMISSION_PORT: { secret: false, doc: 'Submission port with STARTTLS, which must precede AUTH (0 picks a free one; scripts/run.sh uses 2587 when not root).', default: '587' },
+  CP_SMTP_TLS_PORT: { secret: false, doc: 'Implicit-TLS submission port (0 picks a free one, -1 disables it; scripts/run.sh uses 2465 when not root).', default: '465' },
+  CP_SMTP_HOSTNAME: { secret: false, doc: 'Name the gateway gives in its greeting and EHLO to the nodes. Defaults to the machine\'s host name.', default: '' },
+  CP_SMTP_TLS_CERT_FILE: { secret: false, doc: 'PEM certificate chain of the gateway (required with the gateway role; scripts/run.sh makes a self-signed one under .local/tls when unset).', default: '' },
+  CP_SMTP_TLS_KEY_FILE: { secret: false, doc: 'PEM private key of that certificate.', default: '' },
+  CP_SMTP_MAX_MESSAGE_BYTES: { secret: false, doc: 'Largest message accepted (advertised in SIZE), in bytes; at most 100 MiB. Larger ones get 552 5.3.4.', default: '26214400' },
+  CP_SMTP_MAX_RECIPIENTS: { secret: false, doc: 'Recipients per message; the next one gets 452 4.5.3 and goes in another transaction.', default: '100' },
+  CP_SMTP_MAX_CONNECTIONS_PER_TENANT: { secret: false, doc: 'Concurrent sessions one tenant may hold on one gateway process (421 4.7.0 beyond it).', default: '100' },
+  CP_SMTP_MAX_CLIENTS: { secret: false, doc: 'Concurrent sessions one gateway process accepts in all.', default: '5000' },
+  CP_SMTP_IDLE_TIMEOUT_MS: { secret: false, doc: 'A session idle this long is closed (421), in milliseconds.', default: '60000' },
+  CP_SMTP_AUTH_FAILURE_LIMIT: { secret: false, doc: 'Failed AUTH attempts from one IP address, or for one username, before both are locked out.', default: '5' },
+  CP_SMTP_AUTH_LOCKOUT_SECONDS: { secret: false, doc: 'How long the failures are counted and a lockout lasts, in seconds.', default: '900' },
+  CP_SMTP_FACTS_TTL_MS: { secret: false, doc: 'How long the gateway trusts what it read about a tenant (domains, trust lock, placement, nodes), in milliseconds. Suppressions and budgets are read per recipient.', default: '5000' },
+  CP_RELAY_IDLE_PER_NODE: { secret: false, doc: 'Idle relay connections the gateway keeps open to each node.', default: '32' },
+  CP_RELAY_CONNECT_TIMEOUT_MS: { secret: false, doc: 'Timeout to open a relay connection to a node (then the next node is tried), in milliseconds.', default: '3000' },
+  CP_RELAY_COMMAND_TIMEOUT_MS: { secret: false, doc: 'Timeout of one relay command, including the final reply to the message data, in milliseconds.', default: '60000' },
+  CP_RELAY_NODE_DOWN_MS: { secret: false, doc: 'How long a node that failed a connection is skipped before it is tried again, in milliseconds.', default: '10000' },
 } as const satisfies Record<string, { secret: boolean; doc: string; default?: string }>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -152,6 +193,24 @@ export function loadConfig(env: Env): Result<Config, string[]> {
   const dmarcRua = raw('CP_DMARC_RUA');
   if (dmarcRua !== '' && !/^[^@\s;,]+@[a-z0-9.-]+$/.test(dmarcRua)) problems.push('CP_DMARC_RUA must be an email address');
 
+  const gatewayOn = roles.includes('gateway');
+  const readable = (name: SettingName): string => {
+    const v = raw(name);
+    if (!gatewayOn) return v;
+    if (v === '') {
+      problems.push(`${name} is required with the gateway role`);
+      return v;
+    }
+    try {
+      accessSync(v, constants.R_OK);
+    } catch {
+      problems.push(`${name}: cannot read ${v}`);
+    }
+    return v;
+  };
+  const smtpHostname = raw('CP_SMTP_HOSTNAME') || hostname();
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(smtpHostname)) problems.push('CP_SMTP_HOSTNAME must be a host name');
+
   const config: Config = {
     databaseUrl,
     databasePoolMax: integer('CP_DB_POOL_MAX', 1, 500),
@@ -181,6 +240,28 @@ export function loadConfig(env: Env): Result<Config, string[]> {
       placementIntervalMs: integer('CP_PLACEMENT_INTERVAL_MS', 1000, 86_400_000),
     },
     bootstrapTokenFile: raw('CP_BOOTSTRAP_TOKEN_FILE') || null,
+    gateway: {
+      host: raw('CP_SMTP_HOST'),
+      submissionPort: integer('CP_SMTP_SUBMISSION_PORT', 0, 65535),
+      tlsPort: integer('CP_SMTP_TLS_PORT', -1, 65535),
+      hostname: smtpHostname,
+      tlsCertFile: readable('CP_SMTP_TLS_CERT_FILE'),
+      tlsKeyFile: readable('CP_SMTP_TLS_KEY_FILE'),
+      maxMessageBytes: integer('CP_SMTP_MAX_MESSAGE_BYTES', 1024, 100 * 1024 * 1024),
+      maxRecipients: integer('CP_SMTP_MAX_RECIPIENTS', 1, 10_000),
+      maxConnectionsPerTenant: integer('CP_SMTP_MAX_CONNECTIONS_PER_TENANT', 1, 100_000),
+      maxClients: integer('CP_SMTP_MAX_CLIENTS', 1, 1_000_000),
+      idleTimeoutMs: integer('CP_SMTP_IDLE_TIMEOUT_MS', 1000, 3_600_000),
+      authFailureLimit: integer('CP_SMTP_AUTH_FAILURE_LIMIT', 1, 1000),
+      authLockoutSeconds: integer('CP_SMTP_AUTH_LOCKOUT_SECONDS', 1, 86_400),
+      factsTtlMs: integer('CP_SMTP_FACTS_TTL_MS', 0, 600_000),
+      relay: {
+        idlePerNode: integer('CP_RELAY_IDLE_PER_NODE', 0, 10_000),
+        connectTimeoutMs: integer('CP_RELAY_CONNECT_TIMEOUT_MS', 100, 120_000),
+        commandTimeoutMs: integer('CP_RELAY_COMMAND_TIMEOUT_MS', 1000, 600_000),
+        downForMs: integer('CP_RELAY_NODE_DOWN_MS', 100, 3_600_000),
+      },
+    },
   };
   return problems.length > 0 ? err(problems) : ok(config);
 }

@@ -26,6 +26,7 @@ import { registerTrustRoutes } from './routes/trust.js';
 import { registerSuppressionRoutes } from './routes/suppressions.js';
 import { registerPlacementRoutes } from './routes/placements.js';
 import { registerPolicyRoutes } from './routes/policy.js';
+import { registerSubmissionNetworkRoutes } from './routes/submission-networks.js';
 
 export type App = OpenAPIHono<HonoEnv>;
 
@@ -105,6 +106,7 @@ export function newApp(ctx: AppContext): App {
   registerTenantRoutes(app);
   registerDomainRoutes(app);
   registerCredentialRoutes(app);
+  registerSubmissionNetworkRoutes(app);
   registerMailboxRoutes(app);
   registerNodeRoutes(app);
   registerIpRoutes(app);

@@ -98,6 +98,7 @@ export function testConfig(env: Record<string, string>): Config {
     CP_LOG_LEVEL: 'info',
     CP_DKIM_RSA_BITS: '1024',
     CP_HTTP_PORT: '0',
+    CP_ROLES: 'api,worker',
     ...env,
   });
   if (!result.ok) throw new Error(`test config invalid: ${result.error.join('; ')}`);

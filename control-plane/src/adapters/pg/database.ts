@@ -38,6 +38,13 @@ export function translatePgError(e: unknown): never {
         context: { constraint: pgErr.constraint },
         cause: e,
       });
+    case '23P01':
+      // an exclusion constraint (overlapping submission networks); which row it overlaps may belong
+      // to another tenant, so it is not named
+      throw new AppError('CONFLICT', `overlaps an existing entry (${pgErr.constraint ?? 'exclusion constraint'})`, {
+        context: { constraint: pgErr.constraint },
+        cause: e,
+      });
     case '23503':
       throw new AppError('CONFLICT', `still referenced, or refers to something missing (${pgErr.constraint ?? 'foreign key'})`, {
         context: { constraint: pgErr.constraint },

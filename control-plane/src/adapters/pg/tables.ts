@@ -100,6 +100,16 @@ export interface NodesTable {
   applied_policy_version_id: ColumnType<string | null, string | number | null | undefined>;
   created_at: Generated<Date>;
   updated_at: Timestamp;
+  relay_host: string | null;
+  relay_port: ColumnType<number, number | undefined, number>;
+}
+
+export interface SubmissionNetworksTable {
+  id: Generated<string>;
+  tenant_id: string;
+  network: string;
+  description: ColumnType<string, string | undefined, string>;
+  created_at: Generated<Date>;
 }
 
 export interface IpAddressesTable {
@@ -302,6 +312,7 @@ export interface Database {
   sending_domains: SendingDomainsTable;
   mailboxes: MailboxesTable;
   nodes: NodesTable;
+  submission_networks: SubmissionNetworksTable;
   ip_addresses: IpAddressesTable;
   ip_pools: IpPoolsTable;
   ip_pool_members: IpPoolMembersTable;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decideRecipient, smtpReply, type GateFacts } from './gate.js';
+import { budgetNeeded, decideRecipient, smtpReply, type GateFacts } from './gate.js';
 
 const base: GateFacts = {
   recipient: 'someone@gmail.com',
@@ -8,6 +8,7 @@ const base: GateFacts = {
   warmingMember: false,
   warmingRemainingToday: null,
   trust: { locked: false, score: 82, lockBelow: 70, unlockAt: 75, rehabilitation: null },
+  placementHold: null,
   externalBudget: { remaining: 10, nextInSeconds: 0 },
 };
 
@@ -22,6 +23,8 @@ describe('the recipient gate', () => {
     ['an exhausted budget', { externalBudget: { remaining: 0, nextInSeconds: 12.2 } }, '452 4.7.1'],
     ['Redis unreachable', { externalBudget: null }, '451 4.3.0'],
     ['Redis unreachable but the tenant is locked anyway', { externalBudget: null, trust: { ...base.trust, locked: true } }, '550 5.7.1'],
+    ['a tenant held in the quarantine pool', { placementHold: 'the tenant is quarantined until 2026-11-23' }, '550 5.7.1'],
+    ['a tenant held in quarantine, to a warming mailbox', { placementHold: 'quarantined', warmingMember: true }, 'accept warming'],
   ])('%s', (_n, over, expected) => {
     const d = decideRecipient({ ...base, ...over });
     expect(d.accept ? `accept ${d.lane}` : smtpReply(d).slice(0, 9)).toBe(expected);
@@ -49,6 +52,29 @@ describe('the recipient gate', () => {
         expect(locked).toBe(false);
         expect(remaining).not.toBeNull();
         expect(remaining!).toBeGreaterThan(0);
+      }
+    }));
+  });
+
+  it('reads the budget only when the decision depends on it, and refuses to guess when it was not read', () => {
+    fc.assert(fc.property(fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(), (suppressed, member, locked, held) => {
+      const f: GateFacts = {
+        ...base,
+        suppression: suppressed ? { pattern: 'a@b', scope: 'tenant', reason: 'hard_bounce' } : null,
+        warmingMember: member,
+        trust: { ...base.trust, locked },
+        placementHold: held ? 'quarantined' : null,
+      };
+      const { externalBudget: _unused, ...withoutBudget } = f;
+      if (budgetNeeded(withoutBudget)) {
+        expect(() => decideRecipient(withoutBudget)).toThrow(/not read/);
+        expect(decideRecipient({ ...withoutBudget, externalBudget: { remaining: 0, nextInSeconds: 1 } }).accept).toBe(false);
+        expect(decideRecipient({ ...withoutBudget, externalBudget: { remaining: 1, nextInSeconds: 0 } }).accept).toBe(true);
+      } else {
+        // the same answer whatever the budget would have said
+        const a = decideRecipient(withoutBudget);
+        expect(decideRecipient({ ...withoutBudget, externalBudget: null })).toEqual(a);
+        expect(decideRecipient({ ...withoutBudget, externalBudget: { remaining: 5, nextInSeconds: 0 } })).toEqual(a);
       }
     }));
   });

@@ -14,9 +14,11 @@ export interface GateFacts {
   warmingMember: boolean;
   /** warming sends the tenant may still make today under its schedule; null when it has none */
   warmingRemainingToday: number | null;
-  trust: { locked: boolean; score: number; lockBelow: number; unlockAt: number; rehabilitation: string | null };
-  /** null: the budget could not be read (Redis unreachable) */
-  externalBudget: { remaining: number; nextInSeconds: number } | null;
+  trust: { locked: boolean; /** null: not scored yet */ score: number | null; lockBelow: number; unlockAt: number; rehabilitation: string | null };
+  /** why the tenant's placement keeps it off external IPs (rehabilitation or quarantine tier), or null */
+  placementHold: string | null;
+  /** null: the budget could not be read (Redis unreachable); undefined: not read (see budgetNeeded) */
+  externalBudget?: { remaining: number; nextInSeconds: number } | null;
 }
 
 export type GateDecision =
@@ -31,6 +33,14 @@ const refuse = (code: 550 | 452 | 451, enhanced: string, reason: Exclude<GateDec
   message,
 });
 
+/**
+ * Whether the decision depends on the external budget, so the adapter reads Redis only then: a
+ * suppressed, warming or locked recipient is decided without it.
+ */
+export function budgetNeeded(f: Omit<GateFacts, 'externalBudget'>): boolean {
+  return !f.suppression && !f.warmingMember && !f.trust.locked && f.placementHold === null;
+}
+
 export function decideRecipient(f: GateFacts): GateDecision {
   if (f.suppression) {
     return refuse(550, '5.1.1', 'suppressed', `${f.recipient} is on the ${f.suppression.scope} suppression list (${f.suppression.pattern}: ${f.suppression.reason})`);
@@ -43,8 +53,12 @@ export function decideRecipient(f: GateFacts): GateDecision {
   }
   if (f.trust.locked) {
     const rehab = f.trust.rehabilitation ? ` ${f.trust.rehabilitation}` : '';
-    return refuse(550, '5.7.1', 'locked', `external sending is locked: Platform Trust Score ${f.trust.score} (locks below ${f.trust.lockBelow}, unlocks at ${f.trust.unlockAt}).${rehab}`);
+    return refuse(550, '5.7.1', 'locked', `external sending is locked: Platform Trust Score ${f.trust.score ?? 'not computed yet'} (locks below ${f.trust.lockBelow}, unlocks at ${f.trust.unlockAt}).${rehab}`);
   }
+  if (f.placementHold !== null) {
+    return refuse(550, '5.7.1', 'locked', `external sending is paused: ${f.placementHold}`);
+  }
+  if (f.externalBudget === undefined) throw new Error('decideRecipient: the external budget was needed but not read');
   if (f.externalBudget === null) {
     return refuse(451, '4.3.0', 'unavailable', 'the sending budget cannot be checked right now: try again later');
   }

@@ -7,6 +7,12 @@ import { createNode, deleteNode, getNode, listNodes, rotateNodeToken, updateNode
 
 const label = z.string().regex(/^[a-z0-9-]{1,40}$/, 'lower-case letters, digits and "-", at most 40');
 const cost = z.number().min(0).max(100000).multipleOf(0.01).nullable();
+const relayHost = z
+  .string()
+  .regex(/^[A-Za-z0-9.:-]{1,253}$/, 'a host name or IP address')
+  .nullable()
+  .openapi({ description: "Where the submission gateway relays this node's mail (kumod's SMTP listener). null: the public address." });
+const relayPort = z.number().int().min(1).max(65535).openapi({ description: 'Port of the relay listener (default 25).' });
 const adminUrl = z.url({ protocol: /^https?$/ }).max(500).nullable();
 
 const nodeSchema = z
@@ -17,6 +23,8 @@ const nodeSchema = z
     region: z.string(),
     public_address: z.string(),
     admin_url: z.string().nullable(),
+    relay_host: z.string().nullable(),
+    relay_port: z.number(),
     token_prefix: z.string(),
     monthly_cost_usd: z.number().nullable().openapi({ description: 'null: the settings baseline applies' }),
     last_seen_at: timestamp.nullable(),
@@ -27,10 +35,10 @@ const nodeSchema = z
   .openapi('Node');
 const withToken = nodeSchema.extend({ token: z.string().openapi({ description: 'Shown only in this response.' }) }).openapi('NodeWithToken');
 const createBody = z
-  .strictObject({ name: slug, provider: label.optional(), region: label, public_address: ipAddress, admin_url: adminUrl.optional(), monthly_cost_usd: cost.optional() })
+  .strictObject({ name: slug, provider: label.optional(), region: label, public_address: ipAddress, admin_url: adminUrl.optional(), relay_host: relayHost.optional(), relay_port: relayPort.optional(), monthly_cost_usd: cost.optional() })
   .openapi('NodeCreate');
 const patchBody = z
-  .strictObject({ provider: label.optional(), region: label.optional(), public_address: ipAddress.optional(), admin_url: adminUrl.optional(), monthly_cost_usd: cost.optional() })
+  .strictObject({ provider: label.optional(), region: label.optional(), public_address: ipAddress.optional(), admin_url: adminUrl.optional(), relay_host: relayHost.optional(), relay_port: relayPort.optional(), monthly_cost_usd: cost.optional() })
   .openapi('NodeUpdate');
 const nodePath = idParam('node_id');
 const tags = ['nodes'];

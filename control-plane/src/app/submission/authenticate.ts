@@ -1,0 +1,98 @@
+/**
+ * SMTP AUTH for tenants: the username's scrypt hash, compared in constant time, behind Redis lockout
+ * counters per client IP and per username. Every failure reads the same whether or not the user
+ * exists, and an unknown user costs the same scrypt work as a known one.
+ *
+ * scrypt is deliberately slow (tens of milliseconds), which a client opening a connection per message
+ * would pay every time; a successful check is remembered for CP_SMTP_FACTS_TTL_MS under a keyed hash
+ * of username and password (never the password), so revoking credentials still takes effect within
+ * that time.
+ */
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Db } from '../../adapters/pg/database.js';
+import { hashPassword, verifyPassword } from '../../adapters/crypto/password-hash.js';
+
+export type AuthOutcome =
+  | { ok: true; tenantId: string; credentialId: string; username: string }
+  | { ok: false; code: 535 | 454; enhanced: string; message: string; reason: 'invalid' | 'locked_out' | 'unavailable' };
+
+export interface AuthSettings {
+  failureLimit: number;
+  lockoutSeconds: number;
+  rememberMs: number;
+}
+
+const INVALID: AuthOutcome = { ok: false, code: 535, enhanced: '5.7.8', message: 'authentication credentials invalid', reason: 'invalid' };
+const LOCKED: AuthOutcome = { ok: false, code: 454, enhanced: '4.7.0', message: 'too many failed authentication attempts: try again later', reason: 'locked_out' };
+const UNAVAILABLE: AuthOutcome = { ok: false, code: 454, enhanced: '4.7.0', message: 'temporary authentication failure: try again later', reason: 'unavailable' };
+
+export const authFailureKeys = (ip: string, username: string): { ip: string; user: string } => ({
+  ip: `kcp:smtp-auth-fail:ip:${ip}`,
+  // hashed, so the key space does not hold what strangers typed
+  user: `kcp:smtp-auth-fail:user:${createHash('sha256').update(username.toLowerCase()).digest('hex').slice(0, 32)}`,
+});
+
+export class SubmissionAuthenticator {
+  private readonly rememberKey = randomBytes(32);
+  private readonly remembered = new Map<string, { at: number; outcome: Extract<AuthOutcome, { ok: true }> }>();
+  private dummyHash: Promise<string> | null = null;
+
+  constructor(
+    private readonly db: Db,
+    private readonly redis: Redis,
+    private readonly settings: AuthSettings,
+  ) {}
+
+  async authenticate(username: string, password: string, ip: string): Promise<AuthOutcome> {
+    const keys = authFailureKeys(ip, username);
+    let counts: (string | null)[];
+    try {
+      if (this.redis.status !== 'ready') return UNAVAILABLE;
+      counts = await this.redis.mget(keys.ip, keys.user);
+    } catch {
+      return UNAVAILABLE;
+    }
+    if (counts.some((c) => Number(c ?? 0) >= this.settings.failureLimit)) return LOCKED;
+
+    const memo = createHmac('sha256', this.rememberKey).update(username).update('\0').update(password).digest('base64');
+    const hit = this.remembered.get(memo);
+    if (hit && Date.now() - hit.at < this.settings.rememberMs) return hit.outcome;
+
+    const row = /^[A-Za-z0-9._@+-]{3,128}$/.test(username)
+      ? await this.db
+          .selectFrom('smtp_credentials as c')
+          .innerJoin('tenants as t', 't.id', 'c.tenant_id')
+          .select(['c.id', 'c.tenant_id', 'c.username', 'c.password_hash', 't.status'])
+          .where('c.username', '=', username)
+          .where('c.revoked_at', 'is', null)
+          .executeTakeFirst()
+      : undefined;
+    // the same work for a user that does not exist, so timing says nothing about who does
+    this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
+    const good = await verifyPassword(password, row?.password_hash ?? (await this.dummyHash));
+    if (!row || !good || row.status !== 'active') {
+      await this.redis
+        .multi()
+        .incr(keys.ip)
+        .expire(keys.ip, this.settings.lockoutSeconds)
+        .incr(keys.user)
+        .expire(keys.user, this.settings.lockoutSeconds)
+        .exec()
+        .catch(() => undefined);
+      return INVALID;
+    }
+    const outcome = { ok: true as const, tenantId: row.tenant_id, credentialId: row.id, username: row.username };
+    this.remembered.set(memo, { at: Date.now(), outcome });
+    if (this.remembered.size > 10_000) this.remembered.delete(this.remembered.keys().next().value!);
+    await this.redis.del(keys.user).catch(() => undefined);
+    // last_used_at is for operators ("is this credential still in use?"): once a minute is plenty
+    await this.db
+      .updateTable('smtp_credentials')
+      .set({ last_used_at: new Date() })
+      .where('id', '=', row.id)
+      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', new Date(Date.now() - 60_000))]))
+      .execute();
+    return outcome;
+  }
+}

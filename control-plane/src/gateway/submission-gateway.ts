@@ -1,0 +1,340 @@
+/**
+ * The SMTP submission gateway: where tenants hand over their mail. Listens on 587 (STARTTLS before
+ * AUTH) and 465 (implicit TLS); knows the tenant from AUTH or from a bound submission network; checks
+ * the envelope sender and header From against the tenant's verified domains; gates every recipient
+ * (suppression, warming lane, trust lock, external budget); and relays through a kumod node, answering
+ * 250 only after kumod did.
+ */
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { AppContext } from '../context.js';
+import type { GatewayConfig } from '../config/config.js';
+import { RelayPool } from '../adapters/smtp/relay-pool.js';
+import { RelayTransaction } from '../adapters/smtp/relay-transaction.js';
+import type { SmtpReply } from '../adapters/smtp/relay-connection.js';
+import { SubmissionAuthenticator } from '../app/submission/authenticate.js';
+import { gateRecipient } from '../app/submission/gate-recipient.js';
+import { SubmissionFacts, type TenantSubmissionFacts } from '../app/submission/submission-facts.js';
+import { addressDomain } from '../domain/submission/addresses.js';
+import { smtpReply, type Lane } from '../domain/submission/gate.js';
+import { checkAndRewriteHeaders, headerEnd, MAX_HEADER_BYTES } from '../domain/submission/message-headers.js';
+import { tuneSmtpServer } from './smtp-server-tuning.js';
+
+/** What the gateway reports as it works; issue 8's metrics hang off this. */
+export interface GatewayObserver {
+  gate(reason: 'accepted_external' | 'accepted_warming' | 'suppressed' | 'locked' | 'budget' | 'warming_schedule' | 'unavailable', seconds: number): void;
+  transaction(outcome: 'accepted' | 'refused' | 'deferred', seconds: number, recipients: number, bytes: number): void;
+  auth(outcome: 'ok' | 'invalid' | 'locked_out' | 'unavailable'): void;
+  relayError(kind: string): void;
+}
+
+const NOOP_OBSERVER: GatewayObserver = { gate() {}, transaction() {}, auth() {}, relayError() {} };
+
+interface GatewaySession {
+  tenantId: string | null;
+  /** the tenant counted against its connection limit for this session */
+  counted: string | null;
+  facts: TenantSubmissionFacts | null;
+  mailFrom: string | null;
+  mailParams: string;
+  lane: Lane | null;
+  tx: RelayTransaction | null;
+  startedAt: number;
+}
+
+export interface SubmissionGateway {
+  submissionPort: number;
+  tlsPort: number | null;
+  pool: RelayPool;
+  facts: SubmissionFacts;
+  close(): Promise<void>;
+}
+
+class Refusal extends Error {
+  constructor(
+    readonly responseCode: number,
+    enhanced: string,
+    text: string,
+  ) {
+    super(`${enhanced} ${text.replace(/[\r\n]+/g, ' ')}`);
+  }
+}
+
+const refusal = (r: SmtpReply): Refusal => new Refusal(r.code, r.enhanced ?? (r.code >= 500 ? '5.0.0' : '4.0.0'), r.text);
+
+/** "::ffff:192.0.2.1" is how an IPv4 peer shows on a dual-stack socket; networks are stored as IPv4. */
+const peerAddress = (a: string): string => a.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
+
+export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig, observer: GatewayObserver = NOOP_OBSERVER): Promise<SubmissionGateway> {
+  tuneSmtpServer();
+  const log = ctx.log.child({ component: 'gateway' });
+  const facts = new SubmissionFacts(ctx.db, cfg.factsTtlMs, ctx.now);
+  const auth = new SubmissionAuthenticator(ctx.db, ctx.redis, { failureLimit: cfg.authFailureLimit, lockoutSeconds: cfg.authLockoutSeconds, rememberMs: cfg.factsTtlMs });
+  const pool = new RelayPool({ ehloName: cfg.hostname, ...cfg.relay, log });
+  const sessions = new Map<string, GatewaySession>();
+  const perTenant = new Map<string, number>();
+  const tls = { key: readFileSync(cfg.tlsKeyFile), cert: readFileSync(cfg.tlsCertFile) };
+
+  const stateOf = (session: SMTPServerSession): GatewaySession => {
+    let s = sessions.get(session.id);
+    if (!s) {
+      s = { tenantId: null, counted: null, facts: null, mailFrom: null, mailParams: '', lane: null, tx: null, startedAt: 0 };
+      sessions.set(session.id, s);
+    }
+    return s;
+  };
+
+  /** Count the session against its tenant's limit; false when the tenant is at its limit. */
+  const claim = (s: GatewaySession, tenantId: string): boolean => {
+    if (s.counted === tenantId) return true;
+    if ((perTenant.get(tenantId) ?? 0) >= cfg.maxConnectionsPerTenant) return false;
+    release(s);
+    perTenant.set(tenantId, (perTenant.get(tenantId) ?? 0) + 1);
+    s.counted = tenantId;
+    return true;
+  };
+  const release = (s: GatewaySession): void => {
+    if (!s.counted) return;
+    const n = (perTenant.get(s.counted) ?? 1) - 1;
+    if (n <= 0) perTenant.delete(s.counted);
+    else perTenant.set(s.counted, n);
+    s.counted = null;
+  };
+
+  const abandon = async (s: GatewaySession): Promise<void> => {
+    const tx = s.tx;
+    s.tx = null;
+    s.lane = null;
+    if (tx) await tx.abandon();
+  };
+
+  const options = {
+    name: cfg.hostname,
+    banner: 'ESMTP submission',
+    size: cfg.maxMessageBytes,
+    authMethods: ['PLAIN', 'LOGIN'],
+    authOptional: true,
+    allowInsecureAuth: false,
+    disableReverseLookup: true,
+    maxClients: cfg.maxClients,
+    socketTimeout: cfg.idleTimeoutMs,
+    // sessions from bound networks never authenticate; MAIL refuses anyone who is nobody
+    maxAllowedUnauthenticatedCommands: false as const,
+    hideDSN: true,
+    logger: false,
+    key: tls.key,
+    cert: tls.cert,
+
+    onConnect(session: SMTPServerSession, cb: (err?: Error | null) => void) {
+      const s = stateOf(session);
+      facts
+        .networkTenant(peerAddress(session.remoteAddress))
+        .then((tenantId) => {
+          if (tenantId) {
+            if (!claim(s, tenantId)) return cb(new Refusal(421, '4.7.0', 'too many concurrent sessions for this tenant: try again shortly'));
+            s.tenantId = tenantId;
+          }
+          cb();
+        })
+        .catch((e: Error) => {
+          log.error({ err: { message: e.message } }, 'submission network lookup failed');
+          cb(new Refusal(421, '4.3.0', 'service temporarily unavailable: try again later'));
+        });
+    },
+
+    onAuth(a: { method: string; username?: string | undefined; password?: string | null | undefined }, session: SMTPServerSession, cb: (err: Error | null | undefined, response?: { user: unknown }) => void) {
+      const s = stateOf(session);
+      auth
+        .authenticate(a.username ?? '', a.password ?? '', peerAddress(session.remoteAddress))
+        .then((r) => {
+          observer.auth(r.ok ? 'ok' : r.reason);
+          if (!r.ok) {
+            log.info({ session: session.id, ip: session.remoteAddress, reason: r.reason }, 'authentication refused');
+            return cb(new Refusal(r.code, r.enhanced, r.message));
+          }
+          if (!claim(s, r.tenantId)) return cb(new Refusal(454, '4.7.0', 'too many concurrent sessions for this tenant: try again shortly'));
+          s.tenantId = r.tenantId;
+          log.debug({ session: session.id, tenant: r.tenantId, credential: r.credentialId }, 'authenticated');
+          cb(null, { user: r.tenantId });
+        })
+        .catch((e: Error) => {
+          log.error({ err: { message: e.message } }, 'authentication failed with an error');
+          cb(new Refusal(454, '4.7.0', 'temporary authentication failure: try again later'));
+        });
+    },
+
+    onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void) {
+      const s = stateOf(session);
+      void (async () => {
+        await abandon(s);
+        if (!s.tenantId) throw new Refusal(530, '5.7.0', 'authentication required');
+        const f = await facts.tenant(s.tenantId);
+        if (!f || !f.active) throw new Refusal(550, '5.7.1', 'this tenant is suspended from sending');
+        if (address.address === '') throw new Refusal(553, '5.7.1', 'a null sender cannot be submitted here');
+        const domain = addressDomain(address.address);
+        if (!domain) throw new Refusal(553, '5.1.7', 'the sender address is not a plain address');
+        if (!f.verifiedDomains.has(domain)) throw new Refusal(553, '5.7.1', `sender domain ${domain} is not a verified sending domain of this tenant`);
+        const args = (address.args || {}) as Record<string, string | boolean>;
+        const body = typeof args.BODY === 'string' ? args.BODY.toUpperCase() : null;
+        if (args.SMTPUTF8) throw new Refusal(555, '5.6.7', 'SMTPUTF8 is not supported for submission');
+        s.facts = f;
+        s.mailFrom = address.address;
+        s.mailParams = body === '8BITMIME' || body === '7BIT' ? `BODY=${body}` : '';
+        s.startedAt = performance.now();
+      })().then(
+        () => cb(),
+        (e: Error) => cb(e instanceof Refusal ? e : internal(e)),
+      );
+    },
+
+    onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void) {
+      const s = stateOf(session);
+      void (async () => {
+        const f = s.facts;
+        if (!f || !s.mailFrom) throw new Refusal(503, '5.5.1', 'MAIL first');
+        if (session.envelope.rcptTo.length >= cfg.maxRecipients) throw new Refusal(452, '4.5.3', `too many recipients: at most ${cfg.maxRecipients} per message, send the rest in another`);
+        const rcpt = address.address;
+        if (!addressDomain(rcpt)) throw new Refusal(501, '5.1.3', 'the recipient address is not a plain address');
+        const t0 = performance.now();
+        const d = await gateRecipient(ctx, f, rcpt);
+        observer.gate(d.accept ? (d.lane === 'external' ? 'accepted_external' : 'accepted_warming') : d.reason, (performance.now() - t0) / 1000);
+        if (!d.accept) {
+          log.info({ session: session.id, tenant: f.tenantId, rcpt_domain: addressDomain(rcpt), reason: d.reason }, 'recipient refused by the gate');
+          throw new Refusal(d.code, d.enhanced, smtpReply(d).slice(10));
+        }
+        if (s.lane && s.lane !== d.lane) {
+          throw new Refusal(452, '4.5.3', `this recipient goes on the ${d.lane} lane and the message already has ${s.lane} recipients: send it in a separate message`);
+        }
+        if (!s.tx) {
+          s.lane = d.lane;
+          s.tx = new RelayTransaction(pool, f.relayNodes[d.lane], s.mailFrom, s.mailParams);
+        }
+        const r = await s.tx.addRecipient(rcpt);
+        if (r.code !== 250 && r.code !== 251) {
+          if (r.code === 451 && (r.enhanced === '4.4.1' || r.enhanced === '4.4.2')) observer.relayError('recipient');
+          throw refusal(r);
+        }
+      })().then(
+        () => cb(),
+        (e: Error) => cb(e instanceof Refusal ? e : internal(e)),
+      );
+    },
+
+    onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void) {
+      const s = stateOf(session);
+      const tx = s.tx;
+      const f = s.facts;
+      const lane = s.lane;
+      s.tx = null;
+      s.lane = null;
+      const recipients = session.envelope.rcptTo.length;
+      const done = (outcome: 'accepted' | 'refused' | 'deferred', bytes: number) => observer.transaction(outcome, (performance.now() - s.startedAt) / 1000, recipients, bytes);
+      void (async () => {
+        if (!tx || !f || !lane) throw new Refusal(451, '4.4.1', 'no relay transaction is open: try again');
+        let bytes = 0;
+        const overLimit = (): SmtpReply | null =>
+          stream.sizeExceeded || bytes > cfg.maxMessageBytes ? { code: 552, enhanced: '5.3.4', text: `the message is larger than the limit of ${cfg.maxMessageBytes} bytes` } : null;
+
+        // collect the header block (bounded), then stream everything after it
+        const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+        // smtp-server answers only once the data has ended, so a refused message is still read to its end
+        const drain = async (): Promise<void> => {
+          for (let next = await iterator.next(); !next.done; next = await iterator.next()) bytes += next.value.length;
+        };
+        let head: Buffer = Buffer.alloc(0);
+        let end = -1;
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done) break;
+          bytes += next.value.length;
+          head = head.length === 0 ? next.value : Buffer.concat([head, next.value]);
+          end = headerEnd(head);
+          if (end >= 0) break;
+          if (head.length > MAX_HEADER_BYTES) {
+            await tx.abandon();
+            await drain();
+            throw new Refusal(552, '5.3.4', `the header block is larger than ${MAX_HEADER_BYTES} bytes`);
+          }
+        }
+        // a message of headers only (no blank line) is all header block
+        const block = end >= 0 ? head.subarray(0, end) : head;
+        const rest = end >= 0 ? head.subarray(end) : Buffer.alloc(0);
+        const checked = checkAndRewriteHeaders(block.toString('latin1'), { tenantId: f.tenantId, lane, verifiedDomains: f.verifiedDomains });
+        if (!checked.ok) {
+          await tx.abandon();
+          await drain();
+          throw new Refusal(checked.code, checked.enhanced, checked.message);
+        }
+        if (checked.stripped.length > 0) log.info({ session: session.id, tenant: f.tenantId, headers: checked.stripped }, 'removed trusted headers the client sent');
+        async function* body(): AsyncGenerator<Buffer> {
+          if (rest.length > 0) yield rest;
+          for (;;) {
+            const next = await iterator.next();
+            if (next.done) return;
+            bytes += next.value.length;
+            yield next.value;
+          }
+        }
+        const reply = await tx.sendData(Buffer.from(checked.headers, 'latin1'), body(), overLimit);
+        await drain();
+        if (reply.code === 250) {
+          done('accepted', bytes);
+          log.info({ session: session.id, tenant: f.tenantId, lane, node: tx.nodeName, recipients, bytes }, 'message relayed');
+          return `${reply.enhanced ?? '2.0.0'} ${reply.text}`;
+        }
+        if (reply.code === 451 && (reply.enhanced === '4.4.1' || reply.enhanced === '4.4.2')) observer.relayError('data');
+        throw refusal(reply);
+      })().then(
+        (message) => cb(null, message),
+        (e: Error) => {
+          const r = e instanceof Refusal ? e : internal(e);
+          done(r.responseCode >= 500 ? 'refused' : 'deferred', 0);
+          if (r.responseCode !== 552) log.info({ session: session.id, tenant: f?.tenantId, code: r.responseCode, reply: r.message }, 'message not relayed');
+          cb(r);
+        },
+      );
+    },
+
+    onClose(session: SMTPServerSession) {
+      const s = sessions.get(session.id);
+      if (!s) return;
+      sessions.delete(session.id);
+      release(s);
+      void abandon(s);
+    },
+  };
+
+  const internal = (e: Error): Refusal => {
+    log.error({ err: { message: e.message, stack: e.stack } }, 'gateway error');
+    return new Refusal(451, '4.3.0', 'local error in processing: try again later');
+  };
+
+  const starttls = new SMTPServer({ ...options, secure: false });
+  const implicit = cfg.tlsPort >= 0 ? new SMTPServer({ ...options, secure: true }) : null;
+  for (const server of [starttls, implicit]) {
+    server?.on('error', (e: Error) => log.warn({ err: { message: e.message } }, 'smtp server error'));
+  }
+  const listen = (server: SMTPServer, port: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, cfg.host, () => {
+        server.off('error', reject);
+        resolve(((server.server as unknown as { address(): AddressInfo }).address()).port);
+      });
+    });
+  const submissionPort = await listen(starttls, cfg.submissionPort);
+  const tlsPort = implicit ? await listen(implicit, cfg.tlsPort) : null;
+  log.info({ role: 'gateway', host: cfg.host, submission_port: submissionPort, tls_port: tlsPort }, 'SMTP submission gateway listening');
+
+  return {
+    submissionPort,
+    tlsPort,
+    pool,
+    facts,
+    async close() {
+      await Promise.all([starttls, implicit].filter((x): x is SMTPServer => x !== null).map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+      await pool.close();
+    },
+  };
+}
