@@ -6,6 +6,7 @@ root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root_dir"
 . scripts/prepare.sh
 bash scripts/ensure-test-tools.sh
-for b in ingest policy-render; do
+npm run --silent build
+for b in ingest policy-render submission; do
   npx tsx "bench/$b.ts" "$@"
 done

@@ -75,9 +75,10 @@ kumo.on('cp.poll', function(args)
 end)
 
 kumo.on('init', function()
-  kumo.define_spool { name = 'data', path = '/var/spool/kumomta/data', kind = 'RocksDB' }
-  kumo.define_spool { name = 'meta', path = '/var/spool/kumomta/meta', kind = 'RocksDB' }
-  kumo.configure_local_logs { log_dir = '/var/log/kumomta', max_segment_duration = '1 minute' }
+  local spool = settings.spool_dir or '/var/spool/kumomta'
+  kumo.define_spool { name = 'data', path = spool .. '/data', kind = 'RocksDB' }
+  kumo.define_spool { name = 'meta', path = spool .. '/meta', kind = 'RocksDB' }
+  kumo.configure_local_logs { log_dir = settings.log_dir or '/var/log/kumomta', max_segment_duration = '1 minute' }
   if settings.redis_url then
     kumo.configure_redis_throttles { node = settings.redis_url }
   end

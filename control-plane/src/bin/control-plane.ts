@@ -55,6 +55,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     log.info({ signal }, 'shutting down');
     void Promise.allSettled(stops.map((s) => s()))
       .then(() => ctx.close())
-      .finally(() => process.exit(0));
+      .finally(() => log.flush(() => process.exit(0)));
   });
 }

@@ -52,6 +52,7 @@ export interface GatewayConfig {
   authFailureLimit: number;
   authLockoutSeconds: number;
   factsTtlMs: number;
+  budgetCacheMs: number;
   relay: { idlePerNode: number; connectTimeoutMs: number; commandTimeoutMs: number; downForMs: number };
 }
 
@@ -95,6 +96,7 @@ export const SETTINGS = {
   CP_SMTP_AUTH_FAILURE_LIMIT: { secret: false, doc: 'Failed AUTH attempts from one IP address, or for one username, before both are locked out.', default: '5' },
   CP_SMTP_AUTH_LOCKOUT_SECONDS: { secret: false, doc: 'How long the failures are counted and a lockout lasts, in seconds.', default: '900' },
   CP_SMTP_FACTS_TTL_MS: { secret: false, doc: 'How long the gateway trusts what it read about a tenant (domains, trust lock, placement, nodes), in milliseconds. Suppressions and budgets are read per recipient.', default: '5000' },
+  CP_SMTP_BUDGET_CACHE_MS: { secret: false, doc: 'How long one read of a tenant\'s external budget serves later messages, in milliseconds (0: read Redis for every message).', default: '100' },
   CP_RELAY_IDLE_PER_NODE: { secret: false, doc: 'Idle relay connections the gateway keeps open to each node.', default: '32' },
   CP_RELAY_CONNECT_TIMEOUT_MS: { secret: false, doc: 'Timeout to open a relay connection to a node (then the next node is tried), in milliseconds.', default: '3000' },
   CP_RELAY_COMMAND_TIMEOUT_MS: { secret: false, doc: 'Timeout of one relay command, including the final reply to the message data, in milliseconds.', default: '60000' },
@@ -255,6 +257,7 @@ export function loadConfig(env: Env): Result<Config, string[]> {
       authFailureLimit: integer('CP_SMTP_AUTH_FAILURE_LIMIT', 1, 1000),
       authLockoutSeconds: integer('CP_SMTP_AUTH_LOCKOUT_SECONDS', 1, 86_400),
       factsTtlMs: integer('CP_SMTP_FACTS_TTL_MS', 0, 600_000),
+      budgetCacheMs: integer('CP_SMTP_BUDGET_CACHE_MS', 0, 10_000),
       relay: {
         idlePerNode: integer('CP_RELAY_IDLE_PER_NODE', 0, 10_000),
         connectTimeoutMs: integer('CP_RELAY_CONNECT_TIMEOUT_MS', 100, 120_000),

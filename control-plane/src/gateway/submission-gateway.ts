@@ -14,7 +14,8 @@ import { RelayPool } from '../adapters/smtp/relay-pool.js';
 import { RelayTransaction } from '../adapters/smtp/relay-transaction.js';
 import type { SmtpReply } from '../adapters/smtp/relay-connection.js';
 import { SubmissionAuthenticator } from '../app/submission/authenticate.js';
-import { gateRecipient } from '../app/submission/gate-recipient.js';
+import { RecipientIndex } from '../app/submission/recipient-index.js';
+import { newMessageBudget, RecipientGate, type MessageBudget } from '../app/submission/gate-recipient.js';
 import { SubmissionFacts, type TenantSubmissionFacts } from '../app/submission/submission-facts.js';
 import { addressDomain } from '../domain/submission/addresses.js';
 import { smtpReply, type Lane } from '../domain/submission/gate.js';
@@ -40,6 +41,7 @@ interface GatewaySession {
   mailParams: string;
   lane: Lane | null;
   tx: RelayTransaction | null;
+  budget: MessageBudget;
   startedAt: number;
 }
 
@@ -48,6 +50,8 @@ export interface SubmissionGateway {
   tlsPort: number | null;
   pool: RelayPool;
   facts: SubmissionFacts;
+  /** re-read suppressions and warming members now instead of within the second */
+  refreshIndex(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -72,6 +76,9 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
   const facts = new SubmissionFacts(ctx.db, cfg.factsTtlMs, ctx.now);
   const auth = new SubmissionAuthenticator(ctx.db, ctx.redis, { failureLimit: cfg.authFailureLimit, lockoutSeconds: cfg.authLockoutSeconds, rememberMs: cfg.factsTtlMs });
   const pool = new RelayPool({ ehloName: cfg.hostname, ...cfg.relay, log });
+  const index = new RecipientIndex(ctx.db, log);
+  await index.start();
+  const gate = new RecipientGate(ctx, cfg.budgetCacheMs, index);
   const sessions = new Map<string, GatewaySession>();
   const perTenant = new Map<string, number>();
   const tls = { key: readFileSync(cfg.tlsKeyFile), cert: readFileSync(cfg.tlsCertFile) };
@@ -79,7 +86,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
   const stateOf = (session: SMTPServerSession): GatewaySession => {
     let s = sessions.get(session.id);
     if (!s) {
-      s = { tenantId: null, counted: null, facts: null, mailFrom: null, mailParams: '', lane: null, tx: null, startedAt: 0 };
+      s = { tenantId: null, counted: null, facts: null, mailFrom: null, mailParams: '', lane: null, tx: null, budget: newMessageBudget(), startedAt: 0 };
       sessions.set(session.id, s);
     }
     return s;
@@ -181,6 +188,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
         s.facts = f;
         s.mailFrom = address.address;
         s.mailParams = body === '8BITMIME' || body === '7BIT' ? `BODY=${body}` : '';
+        s.budget = newMessageBudget();
         s.startedAt = performance.now();
       })().then(
         () => cb(),
@@ -197,7 +205,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
         const rcpt = address.address;
         if (!addressDomain(rcpt)) throw new Refusal(501, '5.1.3', 'the recipient address is not a plain address');
         const t0 = performance.now();
-        const d = await gateRecipient(ctx, f, rcpt);
+        const d = await gate.decide(f, rcpt, s.budget);
         observer.gate(d.accept ? (d.lane === 'external' ? 'accepted_external' : 'accepted_warming') : d.reason, (performance.now() - t0) / 1000);
         if (!d.accept) {
           log.info({ session: session.id, tenant: f.tenantId, rcpt_domain: addressDomain(rcpt), reason: d.reason }, 'recipient refused by the gate');
@@ -332,9 +340,11 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
     tlsPort,
     pool,
     facts,
+    refreshIndex: () => index.refresh(),
     async close() {
       await Promise.all([starttls, implicit].filter((x): x is SMTPServer => x !== null).map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
       await pool.close();
+      await index.stop();
     },
   };
 }

@@ -96,7 +96,7 @@ beforeAll(async () => {
     DATABASE_URL: h.db.url, REDIS_URL: h.ctx.config.redisUrl, CP_ROLES: 'gateway',
     CP_SMTP_TLS_CERT_FILE: path.join(tls, 'cert.pem'), CP_SMTP_TLS_KEY_FILE: path.join(tls, 'key.pem'),
     CP_SMTP_SUBMISSION_PORT: '0', CP_SMTP_TLS_PORT: '0', CP_SMTP_HOSTNAME: 'gateway.test',
-    CP_SMTP_FACTS_TTL_MS: '0', CP_SMTP_AUTH_FAILURE_LIMIT: '3', CP_SMTP_MAX_RECIPIENTS: '3', CP_SMTP_MAX_MESSAGE_BYTES: '65536',
+    CP_SMTP_FACTS_TTL_MS: '0', CP_SMTP_BUDGET_CACHE_MS: '0', CP_SMTP_AUTH_FAILURE_LIMIT: '3', CP_SMTP_MAX_RECIPIENTS: '3', CP_SMTP_MAX_MESSAGE_BYTES: '65536',
     CP_SMTP_MAX_CONNECTIONS_PER_TENANT: '4', CP_RELAY_NODE_DOWN_MS: '60000', CP_RELAY_CONNECT_TIMEOUT_MS: '1000',
   };
   gw = await startSubmissionGateway(h.ctx, testConfig(gatewayEnv).gateway);
@@ -119,6 +119,7 @@ beforeEach(async () => {
   await h.ctx.redis.flushdb();
   await h.ctx.db.deleteFrom('suppressions').execute();
   await h.ctx.db.deleteFrom('submission_networks').execute();
+  await gw.refreshIndex();
 });
 
 describe('authentication', () => {
@@ -211,6 +212,8 @@ describe('sender checks', () => {
 describe('the gate', () => {
   it('refuses a suppressed recipient, naming the suppression, and takes the others', async () => {
     await expectJson(await h.request('POST', `/v1/tenants/${tenant}/suppressions`, { body: { pattern: 'gone@gmail.com', reason: 'hard_bounce' } }), 201);
+    // the gateway's in-memory index sees a new suppression within a second; the test does not wait
+    await gw.refreshIndex();
     const info = await transport().sendMail(message(['gone@gmail.com', 'here@gmail.com']));
     expect(info.rejected).toEqual(['gone@gmail.com']);
     expect((info.rejectedErrors as { response: string }[])[0]!.response).toBe('550 5.1.1 gone@gmail.com is on the tenant suppression list (gone@gmail.com: hard_bounce)');
@@ -227,6 +230,7 @@ describe('the gate', () => {
   it('puts warming-network recipients on the warming lane, even for a locked tenant, and keeps lanes apart', async () => {
     await setTrust(tenant, { score: 41, locked: true, rehab: 400 });
     await h.ctx.db.insertInto('warming_members').values({ kind: 'golden_seed', address: 'seed@gmail.com', provider: 'gmail', weight: 3 }).onConflict((oc) => oc.doNothing()).execute();
+    await gw.refreshIndex();
     const info = await transport().sendMail(message('Seed@gmail.com'));
     expect(info.accepted).toEqual(['Seed@gmail.com']);
     expect(header(allMessages()[0]!.raw, 'X-KCP-Lane')).toEqual(['X-KCP-Lane: warming']);
@@ -331,6 +335,15 @@ describe('relay', () => {
       await h.ctx.db.updateTable('nodes').set({ relay_port: sinkB.port }).where('id', '=', nodes['node-b']!).execute();
       await fresh.close();
     }
+  });
+});
+
+describe('the in-memory recipient index', () => {
+  it('picks up a suppression added while the gateway runs, within its one-second refresh', async () => {
+    expect((await transport().sendMail(message('later@gmail.com'))).accepted).toEqual(['later@gmail.com']);
+    await expectJson(await h.request('POST', '/v1/suppressions', { body: { pattern: '*@gmail.com', reason: 'manual' } }), 201);
+    await new Promise((r) => setTimeout(r, 2200));
+    await expect(transport().sendMail(message('later@gmail.com'))).rejects.toMatchObject({ response: '550 5.1.1 later@gmail.com is on the global suppression list (*@gmail.com: manual)' });
   });
 });
 

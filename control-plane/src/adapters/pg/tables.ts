@@ -112,6 +112,19 @@ export interface SubmissionNetworksTable {
   created_at: Generated<Date>;
 }
 
+export interface WarmingMembersTable {
+  id: Generated<string>;
+  kind: 'peer' | 'golden_seed';
+  address: string;
+  provider: 'gmail' | 'microsoft' | 'yahoo' | 'other';
+  tenant_id: string | null;
+  mailbox_id: string | null;
+  weight: ColumnType<string, number | string | undefined, number | string>;
+  monthly_cost_usd: NullableNumeric;
+  state: ColumnType<'active' | 'paused' | 'isolated' | 'retired', 'active' | 'paused' | 'isolated' | 'retired' | undefined>;
+  joined_at: Generated<Date>;
+}
+
 export interface IpAddressesTable {
   id: Generated<string>;
   address: string;
@@ -313,6 +326,7 @@ export interface Database {
   mailboxes: MailboxesTable;
   nodes: NodesTable;
   submission_networks: SubmissionNetworksTable;
+  warming_members: WarmingMembersTable;
   ip_addresses: IpAddressesTable;
   ip_pools: IpPoolsTable;
   ip_pool_members: IpPoolMembersTable;

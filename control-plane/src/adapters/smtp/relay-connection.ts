@@ -45,6 +45,9 @@ export class RelayConnection {
   /** the last byte written to the body was a line feed (or nothing was written yet) */
   private atLineStart = true;
   private lastTwo = '';
+  /** body writes are corked so a small message leaves in one segment with its final dot */
+  private corked = 0;
+  private isCorked = false;
   readonly extensions = new Set<string>();
   maxSize = 0;
   transactions = 0;
@@ -185,7 +188,18 @@ export class RelayConnection {
       this.atLineStart = chunk[chunk.length - 1] === 0x0a;
       this.lastTwo = (this.lastTwo + chunk.subarray(-2).toString('latin1')).slice(-2);
     }
-    if (this.socket.write(out)) return Promise.resolve();
+    if (!this.isCorked) {
+      this.socket.cork();
+      this.isCorked = true;
+    }
+    this.corked += out.length;
+    const ok = this.socket.write(out);
+    if (this.corked < 64 * 1024 && ok) return Promise.resolve();
+    // a large message streams: flush what is held, and wait if the socket is full
+    this.socket.uncork();
+    this.isCorked = false;
+    this.corked = 0;
+    if (ok || this.socket.writableLength === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onDrain = () => {
         this.socket.off('close', onClose);
@@ -208,6 +222,11 @@ export class RelayConnection {
     if (this.broken) return Promise.reject(this.broken);
     const reply = this.expectReply(this.options.commandTimeoutMs);
     this.socket.write(tail, 'latin1');
+    if (this.isCorked) {
+      this.isCorked = false;
+      this.corked = 0;
+      this.socket.uncork();
+    }
     this.transactions++;
     return reply;
   }

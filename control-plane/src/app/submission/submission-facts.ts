@@ -40,12 +40,14 @@ interface Fleet {
 interface Cached<T> {
   at: number;
   value: Promise<T>;
+  settled: boolean;
+  reloading?: boolean;
 }
 
 export class SubmissionFacts {
   private readonly tenants = new Map<string, Cached<TenantSubmissionFacts | null>>();
   private readonly networks = new Map<string, Cached<string | null>>();
-  private fleetCache: Cached<Fleet> | null = null;
+  private readonly fleetCache = new Map<string, Cached<Fleet>>();
 
   constructor(
     private readonly db: Db,
@@ -57,19 +59,37 @@ export class SubmissionFacts {
   invalidate(): void {
     this.tenants.clear();
     this.networks.clear();
-    this.fleetCache = null;
+    this.fleetCache.clear();
   }
 
+  /**
+   * Stale-while-revalidate: an expired entry still answers while one reload runs in the background,
+   * so no message waits for the several queries a reload takes; only a missing entry is waited for.
+   */
   private cached<K, T>(map: Map<K, Cached<T>>, key: K, load: () => Promise<T>): Promise<T> {
     const now = Date.now();
     const hit = map.get(key);
     if (hit && now - hit.at < this.ttlMs) return hit.value;
+    if (hit && hit.settled && !hit.reloading && this.ttlMs > 0) {
+      hit.reloading = true;
+      load().then(
+        (v) => map.set(key, { at: Date.now(), value: Promise.resolve(v), settled: true }),
+        () => {
+          hit.reloading = false;
+        },
+      );
+      return hit.value;
+    }
+    if (hit && hit.reloading) return hit.value;
     // concurrent sessions of one tenant share one load; a failed load is not kept
-    const value = load();
-    map.set(key, { at: now, value });
-    value.catch(() => map.delete(key));
+    const entry: Cached<T> = { at: now, value: load(), settled: false };
+    map.set(key, entry);
+    entry.value.then(
+      () => (entry.settled = true),
+      () => map.delete(key),
+    );
     if (map.size > 50_000) map.delete(map.keys().next().value as K);
-    return value;
+    return entry.value;
   }
 
   tenant(tenantId: string): Promise<TenantSubmissionFacts | null> {
@@ -89,9 +109,7 @@ export class SubmissionFacts {
   }
 
   private fleet(): Promise<Fleet> {
-    const now = Date.now();
-    if (this.fleetCache && now - this.fleetCache.at < this.ttlMs) return this.fleetCache.value;
-    const value = (async (): Promise<Fleet> => {
+    return this.cached(this.fleetCache, 'fleet', async (): Promise<Fleet> => {
       const nodes = await this.db.selectFrom('nodes').select(['id', 'name', 'public_address', 'relay_host', 'relay_port']).orderBy('name').execute();
       const ips = await this.db
         .selectFrom('ip_addresses as ip')
@@ -103,12 +121,7 @@ export class SubmissionFacts {
         nodes: nodes.map((n) => ({ id: n.id, name: n.name, host: n.relay_host ?? bareAddress(n.public_address), port: n.relay_port })),
         ips: ips.map((ip) => ({ ipId: ip.id, nodeId: ip.node_id, tier: (ip.tier as Tier | null) ?? null, carries: ip.state === 'active' || ip.state === 'warming' })),
       };
-    })();
-    this.fleetCache = { at: now, value };
-    value.catch(() => {
-      this.fleetCache = null;
     });
-    return value;
   }
 
   private async loadTenant(tenantId: string): Promise<TenantSubmissionFacts | null> {
@@ -186,24 +199,34 @@ export interface RecipientFacts {
   warmingMember: boolean;
 }
 
-/** Suppression (the tenant's list first, then the global one) and warming-network membership, in one round trip. */
-export async function recipientFacts(db: Db, tenantId: string, address: string, now: Date): Promise<RecipientFacts> {
-  const patterns = patternsFor(address);
-  const { rows } = await sql<{ pattern: string | null; tenant_id: string | null; reason: string | null; member: boolean }>`
-    SELECT s.pattern, s.tenant_id, s.reason,
-           EXISTS (SELECT 1 FROM warming_members w WHERE w.address = ${address.toLowerCase()} AND w.state = 'active') AS member
-    FROM (SELECT 1) AS one
+export interface RecipientKey {
+  tenantId: string;
+  address: string;
+}
+
+/**
+ * Suppression (the tenant's list before the global one; an address or its domain wildcard) and
+ * warming-network membership for many recipients in one round trip.
+ */
+export async function recipientFactsBatch(db: Db, keys: readonly RecipientKey[], now: Date): Promise<RecipientFacts[]> {
+  if (keys.length === 0) return [];
+  const addresses = keys.map((k) => k.address.toLowerCase());
+  const wildcards = keys.map((k) => patternsFor(k.address)[1] ?? k.address.toLowerCase());
+  const { rows } = await sql<{ i: string; pattern: string | null; tenant_id: string | null; reason: string | null; member: boolean }>`
+    SELECT r.i, s.pattern, s.tenant_id, s.reason, (w.id IS NOT NULL) AS member
+    FROM unnest(${keys.map((k) => k.tenantId)}::uuid[], ${addresses}::text[], ${wildcards}::text[]) WITH ORDINALITY AS r(tenant_id, address, wildcard, i)
     LEFT JOIN LATERAL (
-      SELECT pattern, tenant_id, reason::text AS reason FROM suppressions
-      WHERE (tenant_id = ${tenantId} OR tenant_id IS NULL)
-        AND pattern IN (${sql.join(patterns)})
-        AND (expires_at IS NULL OR expires_at > ${now})
-      ORDER BY tenant_id NULLS LAST
+      SELECT x.pattern, x.tenant_id, x.reason::text AS reason FROM suppressions x
+      WHERE (x.tenant_id = r.tenant_id OR x.tenant_id IS NULL)
+        AND x.pattern IN (r.address, r.wildcard)
+        AND (x.expires_at IS NULL OR x.expires_at > ${now})
+      ORDER BY x.tenant_id NULLS LAST
       LIMIT 1
-    ) AS s ON true`.execute(db);
-  const r = rows[0]!;
-  return {
+    ) AS s ON true
+    LEFT JOIN warming_members w ON w.address = r.address AND w.state = 'active'
+    ORDER BY r.i`.execute(db);
+  return rows.map((r) => ({
     suppression: r.pattern ? { pattern: r.pattern, scope: r.tenant_id ? 'tenant' : 'global', reason: r.reason! } : null,
     warmingMember: r.member,
-  };
+  }));
 }
