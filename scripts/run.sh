@@ -31,6 +31,8 @@ fi
 if [ -z "${CP_SMTP_TLS_CERT_FILE:-}" ]; then
   bash scripts/self-signed-cert.sh .local/tls "${CP_SMTP_HOSTNAME:-localhost}"
   export CP_SMTP_TLS_CERT_FILE="$root_dir/.local/tls/cert.pem" CP_SMTP_TLS_KEY_FILE="$root_dir/.local/tls/key.pem"
+  # the worker submits warming mail to this gateway, whose certificate nobody signed
+  export CP_WARMING_TLS_VERIFY="${CP_WARMING_TLS_VERIFY:-false}"
 fi
 # 587 and 465 need root (or CAP_NET_BIND_SERVICE); an ordinary user gets 2587 and 2465
 if [ "$(id -u)" -ne 0 ]; then

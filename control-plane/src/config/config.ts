@@ -33,6 +33,7 @@ export interface Config {
   worker: { tickMs: number; rekeyBatchSize: number; rescoreIntervalMs: number; placementIntervalMs: number };
   bootstrapTokenFile: string | null;
   gateway: GatewayConfig;
+  warming: { gatewayUrl: string; tlsVerify: boolean };
 }
 
 export interface GatewayConfig {
@@ -97,6 +98,8 @@ export const SETTINGS = {
   CP_SMTP_AUTH_LOCKOUT_SECONDS: { secret: false, doc: 'How long the failures are counted and a lockout lasts, in seconds.', default: '900' },
   CP_SMTP_FACTS_TTL_MS: { secret: false, doc: 'How long the gateway trusts what it read about a tenant (domains, trust lock, placement, nodes), in milliseconds. Suppressions and budgets are read per recipient.', default: '5000' },
   CP_SMTP_BUDGET_CACHE_MS: { secret: false, doc: 'How long one read of a tenant\'s external budget serves later messages, in milliseconds (0: read Redis for every message).', default: '100' },
+  CP_WARMING_GATEWAY_URL: { secret: false, doc: 'Where the worker submits warming mail: smtps://host:port (implicit TLS) or smtp://host:port (STARTTLS). Empty: this machine\'s gateway on CP_SMTP_TLS_PORT.', default: '' },
+  CP_WARMING_TLS_VERIFY: { secret: false, doc: 'Verify the gateway\'s certificate when submitting warming mail (false for a self-signed one; scripts/run.sh sets false when it made the certificate).', default: 'true' },
   CP_RELAY_IDLE_PER_NODE: { secret: false, doc: 'Idle relay connections the gateway keeps open to each node.', default: '32' },
   CP_RELAY_CONNECT_TIMEOUT_MS: { secret: false, doc: 'Timeout to open a relay connection to a node (then the next node is tried), in milliseconds.', default: '3000' },
   CP_RELAY_COMMAND_TIMEOUT_MS: { secret: false, doc: 'Timeout of one relay command, including the final reply to the message data, in milliseconds.', default: '60000' },
@@ -213,6 +216,13 @@ export function loadConfig(env: Env): Result<Config, string[]> {
   const smtpHostname = raw('CP_SMTP_HOSTNAME') || hostname();
   if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(smtpHostname)) problems.push('CP_SMTP_HOSTNAME must be a host name');
 
+  const warmingTlsPort = integer('CP_SMTP_TLS_PORT', -1, 65535);
+  let warmingUrl = raw('CP_WARMING_GATEWAY_URL');
+  if (warmingUrl === '') warmingUrl = warmingTlsPort > 0 ? `smtps://127.0.0.1:${warmingTlsPort}` : `smtp://127.0.0.1:${integer('CP_SMTP_SUBMISSION_PORT', 0, 65535)}`;
+  if (!/^smtps?:\/\/[A-Za-z0-9.:[\]-]+:\d{1,5}$/.test(warmingUrl)) problems.push('CP_WARMING_GATEWAY_URL must look like smtps://host:port or smtp://host:port');
+  const tlsVerify = raw('CP_WARMING_TLS_VERIFY');
+  if (!['true', 'false'].includes(tlsVerify)) problems.push('CP_WARMING_TLS_VERIFY must be true or false');
+
   const config: Config = {
     databaseUrl,
     databasePoolMax: integer('CP_DB_POOL_MAX', 1, 500),
@@ -242,6 +252,7 @@ export function loadConfig(env: Env): Result<Config, string[]> {
       placementIntervalMs: integer('CP_PLACEMENT_INTERVAL_MS', 1000, 86_400_000),
     },
     bootstrapTokenFile: raw('CP_BOOTSTRAP_TOKEN_FILE') || null,
+    warming: { gatewayUrl: warmingUrl, tlsVerify: tlsVerify !== 'false' },
     gateway: {
       host: raw('CP_SMTP_HOST'),
       submissionPort: integer('CP_SMTP_SUBMISSION_PORT', 0, 65535),

@@ -19,7 +19,9 @@ import { newMessageBudget, RecipientGate, type MessageBudget } from '../app/subm
 import { SubmissionFacts, type TenantSubmissionFacts } from '../app/submission/submission-facts.js';
 import { addressDomain } from '../domain/submission/addresses.js';
 import { smtpReply, type Lane } from '../domain/submission/gate.js';
-import { checkAndRewriteHeaders, headerEnd, MAX_HEADER_BYTES } from '../domain/submission/message-headers.js';
+import { checkAndRewriteHeaders, headerEnd, headerValues, MAX_HEADER_BYTES } from '../domain/submission/message-headers.js';
+import { referencedWarmingIds } from '../domain/warming/messages.js';
+import { recordWarmingEngagement } from '../app/warming/engagement.js';
 import { tuneSmtpServer } from './smtp-server-tuning.js';
 
 /** What the gateway reports as it works; issue 8's metrics hang off this. */
@@ -34,6 +36,8 @@ const NOOP_OBSERVER: GatewayObserver = { gate() {}, transaction() {}, auth() {},
 
 interface GatewaySession {
   tenantId: string | null;
+  /** the platform's warming agent: the tenant comes from each message's sender */
+  warmingAgent: boolean;
   /** the tenant counted against its connection limit for this session */
   counted: string | null;
   facts: TenantSubmissionFacts | null;
@@ -74,7 +78,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
   tuneSmtpServer();
   const log = ctx.log.child({ component: 'gateway' });
   const facts = new SubmissionFacts(ctx.db, cfg.factsTtlMs, ctx.now);
-  const auth = new SubmissionAuthenticator(ctx.db, ctx.redis, { failureLimit: cfg.authFailureLimit, lockoutSeconds: cfg.authLockoutSeconds, rememberMs: cfg.factsTtlMs });
+  const auth = new SubmissionAuthenticator(ctx.db, ctx.redis, { failureLimit: cfg.authFailureLimit, lockoutSeconds: cfg.authLockoutSeconds, rememberMs: cfg.factsTtlMs }, ctx.config.pseudonymKey);
   const pool = new RelayPool({ ehloName: cfg.hostname, ...cfg.relay, log });
   const index = new RecipientIndex(ctx.db, log);
   await index.start();
@@ -86,7 +90,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
   const stateOf = (session: SMTPServerSession): GatewaySession => {
     let s = sessions.get(session.id);
     if (!s) {
-      s = { tenantId: null, counted: null, facts: null, mailFrom: null, mailParams: '', lane: null, tx: null, budget: newMessageBudget(), startedAt: 0 };
+      s = { tenantId: null, warmingAgent: false, counted: null, facts: null, mailFrom: null, mailParams: '', lane: null, tx: null, budget: newMessageBudget(), startedAt: 0 };
       sessions.set(session.id, s);
     }
     return s;
@@ -160,6 +164,10 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
             log.info({ session: session.id, ip: session.remoteAddress, reason: r.reason }, 'authentication refused');
             return cb(new Refusal(r.code, r.enhanced, r.message));
           }
+          if (r.warmingAgent) {
+            s.warmingAgent = true;
+            return cb(null, { user: r.username });
+          }
           if (!claim(s, r.tenantId)) return cb(new Refusal(454, '4.7.0', 'too many concurrent sessions for this tenant: try again shortly'));
           s.tenantId = r.tenantId;
           log.debug({ session: session.id, tenant: r.tenantId, credential: r.credentialId }, 'authenticated');
@@ -175,6 +183,12 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
       const s = stateOf(session);
       void (async () => {
         await abandon(s);
+        if (s.warmingAgent) {
+          // the agent writes as a peer of the network: that peer's tenant is the sender
+          const member = address.address ? await facts.warmingPeer(address.address) : null;
+          if (!member) throw new Refusal(553, '5.7.1', 'the warming agent sends only from warming-network peers');
+          s.tenantId = member.tenantId;
+        }
         if (!s.tenantId) throw new Refusal(530, '5.7.0', 'authentication required');
         const f = await facts.tenant(s.tenantId);
         if (!f || !f.active) throw new Refusal(550, '5.7.1', 'this tenant is suspended from sending');
@@ -205,7 +219,11 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
         const rcpt = address.address;
         if (!addressDomain(rcpt)) throw new Refusal(501, '5.1.3', 'the recipient address is not a plain address');
         const t0 = performance.now();
-        const d = await gate.decide(f, rcpt, s.budget);
+        // a tenant's own warming mail counts against its plan for the day; the agent's is the plan
+        const warmingRemaining = s.warmingAgent ? null : await warmingLeftToday(f);
+        const d = await gate.decide(f, rcpt, s.budget, warmingRemaining);
+        if (s.warmingAgent && d.accept && d.lane !== 'warming') throw new Refusal(550, '5.7.1', 'the warming agent sends only to warming-network members');
+        if (d.accept && d.lane === 'warming' && !s.warmingAgent) void countWarming(f.tenantId);
         observer.gate(d.accept ? (d.lane === 'external' ? 'accepted_external' : 'accepted_warming') : d.reason, (performance.now() - t0) / 1000);
         if (!d.accept) {
           log.info({ session: session.id, tenant: f.tenantId, rcpt_domain: addressDomain(rcpt), reason: d.reason }, 'recipient refused by the gate');
@@ -274,6 +292,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
           await drain();
           throw new Refusal(checked.code, checked.enhanced, checked.message);
         }
+        const replyTo = referencedWarmingIds(headerValues(block.toString('latin1'), ['In-Reply-To', 'References']));
         if (checked.stripped.length > 0) log.info({ session: session.id, tenant: f.tenantId, headers: checked.stripped }, 'removed trusted headers the client sent');
         async function* body(): AsyncGenerator<Buffer> {
           if (rest.length > 0) yield rest;
@@ -288,6 +307,8 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
         await drain();
         if (reply.code === 250) {
           done('accepted', bytes);
+          // a reply to warming mail coming back through the platform is engagement with it
+          for (const ref of replyTo) void recordWarmingEngagement(ctx, { message_id: `<kcpw.${ref.sendId}.${ref.tag}@x>`, kind: 'reply' }).catch((e: Error) => log.warn({ err: { message: e.message } }, 'could not record a warming reply'));
           log.info({ session: session.id, tenant: f.tenantId, lane, node: tx.nodeName, recipients, bytes }, 'message relayed');
           return `${reply.enhanced ?? '2.0.0'} ${reply.text}`;
         }
@@ -311,6 +332,17 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
       release(s);
       void abandon(s);
     },
+  };
+
+  const day = () => ctx.now().toISOString().slice(0, 10);
+  const warmingKey = (tenantId: string) => `kcp:warming-accepted:${tenantId}:${day()}`;
+  const warmingLeftToday = async (f: TenantSubmissionFacts): Promise<number | null> => {
+    if (ctx.redis.status !== 'ready') return null;
+    const used = Number((await ctx.redis.get(warmingKey(f.tenantId)).catch(() => '0')) ?? 0);
+    return f.warmingPlannedToday - used;
+  };
+  const countWarming = async (tenantId: string): Promise<void> => {
+    await ctx.redis.multi().incr(warmingKey(tenantId)).expire(warmingKey(tenantId), 2 * 86_400).exec().catch(() => undefined);
   };
 
   const internal = (e: Error): Refusal => {

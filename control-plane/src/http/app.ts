@@ -27,6 +27,7 @@ import { registerSuppressionRoutes } from './routes/suppressions.js';
 import { registerPlacementRoutes } from './routes/placements.js';
 import { registerPolicyRoutes } from './routes/policy.js';
 import { registerSubmissionNetworkRoutes } from './routes/submission-networks.js';
+import { registerWarmingRoutes } from './routes/warming.js';
 
 export type App = OpenAPIHono<HonoEnv>;
 
@@ -118,6 +119,7 @@ export function newApp(ctx: AppContext): App {
   registerSuppressionRoutes(app);
   registerPlacementRoutes(app);
   registerPolicyRoutes(app);
+  registerWarmingRoutes(app);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

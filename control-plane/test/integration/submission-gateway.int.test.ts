@@ -231,6 +231,17 @@ describe('the gate', () => {
     await setTrust(tenant, { score: 41, locked: true, rehab: 400 });
     await h.ctx.db.insertInto('warming_members').values({ kind: 'golden_seed', address: 'seed@gmail.com', provider: 'gmail', weight: 3 }).onConflict((oc) => oc.doNothing()).execute();
     await gw.refreshIndex();
+    // without a warming plan for today, the network is not the tenant's to write to
+    await expect(transport().sendMail(message('seed@gmail.com'))).rejects.toMatchObject({ response: "452 4.7.1 today's warming schedule is used up: try again tomorrow" });
+    const domain = (await expectJson(await h.request('GET', `/v1/tenants/${tenant}/domains`), 200)).items.find((d: { domain: string }) => d.domain === 'acme.example');
+    const mb = await expectJson(await h.request('POST', `/v1/tenants/${tenant}/mailboxes`, { body: { domain_id: domain.id, local_part: 'warmer' } }), 201);
+    const peer = await expectJson(await h.request('POST', `/v1/tenants/${tenant}/warming/members`, { body: { mailbox_id: mb.id } }), 201);
+    const seedRow = await h.ctx.db.selectFrom('warming_members').select('id').where('address', '=', 'seed@gmail.com').executeTakeFirstOrThrow();
+    const seed2 = await h.ctx.db.insertInto('warming_members').values({ kind: 'golden_seed', address: 'seed2@gmail.com', provider: 'gmail', weight: 3 }).returning('id').executeTakeFirstOrThrow();
+    // two warming sends planned for today: room for the two messages below
+    for (const [i, r] of [seedRow.id, seed2.id].entries()) {
+      await h.ctx.db.insertInto('warming_sends').values({ day: new Date().toISOString().slice(0, 10), sender_id: peer.id, recipient_id: r, tenant_id: tenant, kind: 'new', reply_to: null, scheduled_at: new Date(), message_id: `<plan-${i}@acme.example>`, subject: 'hello' }).execute();
+    }
     const info = await transport().sendMail(message('Seed@gmail.com'));
     expect(info.accepted).toEqual(['Seed@gmail.com']);
     expect(header(allMessages()[0]!.raw, 'X-KCP-Lane')).toEqual(['X-KCP-Lane: warming']);

@@ -13,6 +13,8 @@ export type Tx = Transaction<Database>;
 
 // int8 (bigint identities, counts) as string keeps precision; the API layer converts where safe
 pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => v);
+// a calendar day is a day, not a midnight in this process's time zone
+pg.types.setTypeParser(pg.types.builtins.DATE, (v: string) => v);
 
 export function createDb(url: string, max: number): { db: Db; pool: pg.Pool } {
   const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000, application_name: 'kumo-control-plane' });

@@ -123,6 +123,33 @@ export interface WarmingMembersTable {
   monthly_cost_usd: NullableNumeric;
   state: ColumnType<'active' | 'paused' | 'isolated' | 'retired', 'active' | 'paused' | 'isolated' | 'retired' | undefined>;
   joined_at: Generated<Date>;
+  ramp_kind: ColumnType<'new' | 'prewarmed', 'new' | 'prewarmed' | undefined>;
+  ramp_started_on: ColumnType<string | null, string | null | undefined>;
+  listed: ColumnType<boolean, boolean | undefined>;
+  paused_until: NullableTimestamp;
+  risk_reason: ColumnType<string | null, string | null | undefined>;
+  cut_pct: ColumnType<string, number | string | undefined, number | string>;
+}
+
+export interface WarmingSendsTable {
+  id: Generated<string>;
+  day: ColumnType<string, string, string>;
+  sender_id: string;
+  recipient_id: string;
+  tenant_id: string;
+  kind: 'new' | 'reply';
+  reply_to: string | null;
+  scheduled_at: Timestamp;
+  message_id: string;
+  subject: string;
+  status: ColumnType<'planned' | 'sent' | 'failed', 'planned' | 'sent' | 'failed' | undefined>;
+  attempts: ColumnType<number, number | undefined>;
+  last_error: string | null;
+  sent_at: NullableTimestamp;
+  opened_at: NullableTimestamp;
+  replied_at: NullableTimestamp;
+  rescued_at: NullableTimestamp;
+  created_at: Generated<Date>;
 }
 
 export interface IpAddressesTable {
@@ -327,6 +354,7 @@ export interface Database {
   nodes: NodesTable;
   submission_networks: SubmissionNetworksTable;
   warming_members: WarmingMembersTable;
+  warming_sends: WarmingSendsTable;
   ip_addresses: IpAddressesTable;
   ip_pools: IpPoolsTable;
   ip_pool_members: IpPoolMembersTable;

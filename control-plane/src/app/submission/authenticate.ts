@@ -8,13 +8,15 @@
  * of username and password (never the password), so revoking credentials still takes effect within
  * that time.
  */
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Db } from '../../adapters/pg/database.js';
 import { hashPassword, verifyPassword } from '../../adapters/crypto/password-hash.js';
+import { WARMING_AGENT_USER, warmingAgentPassword } from '../../adapters/crypto/warming-tag.js';
 
 export type AuthOutcome =
-  | { ok: true; tenantId: string; credentialId: string; username: string }
+  | { ok: true; tenantId: string; credentialId: string; username: string; warmingAgent?: false }
+  | { ok: true; warmingAgent: true; username: string }
   | { ok: false; code: 535 | 454; enhanced: string; message: string; reason: 'invalid' | 'locked_out' | 'unavailable' };
 
 export interface AuthSettings {
@@ -35,13 +37,15 @@ export const authFailureKeys = (ip: string, username: string): { ip: string; use
 
 export class SubmissionAuthenticator {
   private readonly rememberKey = randomBytes(32);
-  private readonly remembered = new Map<string, { at: number; outcome: Extract<AuthOutcome, { ok: true }> }>();
+  private readonly remembered = new Map<string, { at: number; outcome: Extract<AuthOutcome, { ok: true; warmingAgent?: false }> }>();
   private dummyHash: Promise<string> | null = null;
 
   constructor(
     private readonly db: Db,
     private readonly redis: Redis,
     private readonly settings: AuthSettings,
+    /** the pseudonym key, from which the warming agent's password is derived */
+    private readonly agentKey: Buffer | null = null,
   ) {}
 
   async authenticate(username: string, password: string, ip: string): Promise<AuthOutcome> {
@@ -55,6 +59,14 @@ export class SubmissionAuthenticator {
     }
     if (counts.some((c) => Number(c ?? 0) >= this.settings.failureLimit)) return LOCKED;
 
+    if (username === WARMING_AGENT_USER && this.agentKey) {
+      // the platform's own warming sender: it may write only to warming-network members, as any of them
+      const want = Buffer.from(warmingAgentPassword(this.agentKey));
+      const got = Buffer.from(password);
+      if (want.length === got.length && timingSafeEqual(want, got)) return { ok: true, warmingAgent: true, username };
+      await this.countFailure(keys);
+      return INVALID;
+    }
     const memo = createHmac('sha256', this.rememberKey).update(username).update('\0').update(password).digest('base64');
     const hit = this.remembered.get(memo);
     if (hit && Date.now() - hit.at < this.settings.rememberMs) return hit.outcome;
@@ -72,17 +84,10 @@ export class SubmissionAuthenticator {
     this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
     const good = await verifyPassword(password, row?.password_hash ?? (await this.dummyHash));
     if (!row || !good || row.status !== 'active') {
-      await this.redis
-        .multi()
-        .incr(keys.ip)
-        .expire(keys.ip, this.settings.lockoutSeconds)
-        .incr(keys.user)
-        .expire(keys.user, this.settings.lockoutSeconds)
-        .exec()
-        .catch(() => undefined);
+      await this.countFailure(keys);
       return INVALID;
     }
-    const outcome = { ok: true as const, tenantId: row.tenant_id, credentialId: row.id, username: row.username };
+    const outcome = { ok: true as const, warmingAgent: false as const, tenantId: row.tenant_id, credentialId: row.id, username: row.username };
     this.remembered.set(memo, { at: Date.now(), outcome });
     if (this.remembered.size > 10_000) this.remembered.delete(this.remembered.keys().next().value!);
     await this.redis.del(keys.user).catch(() => undefined);
@@ -94,5 +99,16 @@ export class SubmissionAuthenticator {
       .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', new Date(Date.now() - 60_000))]))
       .execute();
     return outcome;
+  }
+
+  private async countFailure(keys: { ip: string; user: string }): Promise<void> {
+    await this.redis
+      .multi()
+      .incr(keys.ip)
+      .expire(keys.ip, this.settings.lockoutSeconds)
+      .incr(keys.user)
+      .expire(keys.user, this.settings.lockoutSeconds)
+      .exec()
+      .catch(() => undefined);
   }
 }

@@ -83,7 +83,7 @@ export class RecipientGate {
     return value;
   }
 
-  async decide(tenant: TenantSubmissionFacts, recipient: string, message: MessageBudget = newMessageBudget()): Promise<GateDecision> {
+  async decide(tenant: TenantSubmissionFacts, recipient: string, message: MessageBudget = newMessageBudget(), warmingRemainingToday: number | null = null): Promise<GateDecision> {
     // the budget matters only for external mail from a tenant that may send it; it is read alongside
     // the recipient lookup rather than after it, and ignored if the recipient turns out not to need it
     const mayNeedBudget = !tenant.trust.locked && tenant.placementHold === null && tenant.externalThrottleSpec !== null;
@@ -99,8 +99,7 @@ export class RecipientGate {
       recipient,
       suppression: r.suppression,
       warmingMember: r.warmingMember,
-      // issue 7's scheduler fills this in; until then warming mail is unlimited
-      warmingRemainingToday: null,
+      warmingRemainingToday,
       trust: tenant.trust,
       placementHold: tenant.placementHold,
     };

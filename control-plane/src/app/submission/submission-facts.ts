@@ -30,6 +30,8 @@ export interface TenantSubmissionFacts {
   /** kumod's throttle spec for the tenant's external mail, or null when it sends none */
   externalThrottleSpec: string | null;
   relayNodes: Record<Lane, RelayNode[]>;
+  /** warming sends the network planned for this tenant today */
+  warmingPlannedToday: number;
 }
 
 interface Fleet {
@@ -47,6 +49,7 @@ interface Cached<T> {
 export class SubmissionFacts {
   private readonly tenants = new Map<string, Cached<TenantSubmissionFacts | null>>();
   private readonly networks = new Map<string, Cached<string | null>>();
+  private readonly peers = new Map<string, Cached<{ tenantId: string } | null>>();
   private readonly fleetCache = new Map<string, Cached<Fleet>>();
 
   constructor(
@@ -59,6 +62,7 @@ export class SubmissionFacts {
   invalidate(): void {
     this.tenants.clear();
     this.networks.clear();
+    this.peers.clear();
     this.fleetCache.clear();
   }
 
@@ -108,6 +112,20 @@ export class SubmissionFacts {
     });
   }
 
+  /** The peer of the warming network with this address, for the warming agent's sessions. */
+  warmingPeer(address: string): Promise<{ tenantId: string } | null> {
+    return this.cached(this.peers, address.toLowerCase(), async () => {
+      const row = await this.db
+        .selectFrom('warming_members')
+        .select('tenant_id')
+        .where('address', '=', address.toLowerCase())
+        .where('kind', '=', 'peer')
+        .where('state', '!=', 'retired')
+        .executeTakeFirst();
+      return row?.tenant_id ? { tenantId: row.tenant_id } : null;
+    });
+  }
+
   private fleet(): Promise<Fleet> {
     return this.cached(this.fleetCache, 'fleet', async (): Promise<Fleet> => {
       const nodes = await this.db.selectFrom('nodes').select(['id', 'name', 'public_address', 'relay_host', 'relay_port']).orderBy('name').execute();
@@ -134,7 +152,7 @@ export class SubmissionFacts {
       .where('t.id', '=', tenantId)
       .executeTakeFirst();
     if (!tenant) return null;
-    const [settings, domains, fleet, quarantine] = await Promise.all([
+    const [settings, domains, fleet, quarantine, planned] = await Promise.all([
       readSettings(this.db),
       this.db.selectFrom('sending_domains').select('domain').where('tenant_id', '=', tenantId).where('verified_at', 'is not', null).execute(),
       this.fleet(),
@@ -148,6 +166,12 @@ export class SubmissionFacts {
             .orderBy('ends_at', 'desc')
             .executeTakeFirst()
         : Promise.resolve(undefined),
+      this.db
+        .selectFrom('warming_sends')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('tenant_id', '=', tenantId)
+        .where('day', '=', now.toISOString().slice(0, 10))
+        .executeTakeFirstOrThrow(),
     ]);
 
     const scored = tenant.score !== null;
@@ -190,6 +214,7 @@ export class SubmissionFacts {
       placementHold,
       externalThrottleSpec: tier === 'premium' || tier === 'standard' ? `${settings.placement[`${tier}_external_per_hour`]}/h` : null,
       relayNodes: { external: pick('external'), warming: pick('warming') },
+      warmingPlannedToday: Number(planned.n),
     };
   }
 }

@@ -6,6 +6,8 @@ import { cursorId, pageById } from '../pagination.js';
 import { iso, isoOrNull } from '../views.js';
 import { readSettings } from '../settings.js';
 import { assessTenants } from './rescore.js';
+import { plannedWarmingToday } from '../warming/health.js';
+import { estimateUnlock } from '../../domain/warming/planner.js';
 
 export async function getTenantTrust(ctx: AppContext, tenantId: string, history: { limit: number; cursor?: string | undefined }) {
   const tenant = await ctx.db.selectFrom('tenants').select('id').where('id', '=', tenantId).executeTakeFirst();
@@ -18,7 +20,7 @@ export async function getTenantTrust(ctx: AppContext, tenantId: string, history:
   ]);
   const a = fresh!.assessment;
 
-  let progress: { clean_warming_sends: number; target: number; text: string } | null = null;
+  let progress: { clean_warming_sends: number; target: number; text: string; planned_warming_sends_today: number; estimated_unlock_on: string | null } | null = null;
   if (a.locked && a.rehabilitation) {
     const since = stored?.locked_at ?? a.locked_at ?? now;
     const row = await ctx.db
@@ -31,7 +33,16 @@ export async function getTenantTrust(ctx: AppContext, tenantId: string, history:
       .executeTakeFirstOrThrow();
     const done = Number(row.n);
     const target = a.rehabilitation.target_at_lock ?? a.rehabilitation.clean_sends_needed;
-    progress = { clean_warming_sends: done, target, text: `${Math.min(done, target)} of ${target} clean warming sends` };
+    // at the warming schedule the tenant has today (its planned sends), when the target is reached
+    const perDay = await plannedWarmingToday(ctx, tenantId);
+    const estimate = estimateUnlock(target - Math.min(done, target), perDay, now.toISOString().slice(0, 10));
+    progress = {
+      clean_warming_sends: done,
+      target,
+      text: `${Math.min(done, target)} of ${target} clean warming sends`,
+      planned_warming_sends_today: perDay,
+      estimated_unlock_on: estimate?.date ?? null,
+    };
   }
 
   let hq = ctx.db.selectFrom('trust_score_snapshots').selectAll().where('tenant_id', '=', tenantId);

@@ -115,12 +115,39 @@ export const mailboxWarmupSettingsSchema = z
     path: ['first_two_weeks_cap'],
   });
 
+export const warmingNetworkSettingsShape = {
+  /** warming messages one golden seed receives per day at most */
+  seed_daily_capacity: z.number().int().min(0).max(10000),
+  /** share of a clean mailbox's daily volume sent to golden seeds, as capacity lasts */
+  seed_share_pct: z.number().min(0).max(100),
+  /** chance that a peer answers a warming message it received the day before */
+  reply_pct: z.number().min(0).max(100),
+  /** the sending window, UTC hours [start, end) */
+  window_start_hour: z.number().int().min(0).max(23),
+  window_end_hour: z.number().int().min(1).max(24),
+  /** a pair used within this many days is avoided while other partners remain */
+  pair_cooldown_days: z.number().int().min(0).max(365),
+  /** a member whose warming sends bounce above this share (last 7 days) is isolated */
+  risky_bounce_pct: z.number().min(0).max(100),
+  /** a member of a tenant scoring below this is isolated */
+  risky_score_below: z.number().min(0).max(100),
+  /** a mailbox whose warming bounces exceed this share (last 3 days) has its volume cut by degrade_cut_pct */
+  degrade_bounce_pct: z.number().min(0).max(100),
+  /** days a mailbox pauses after a complaint */
+  complaint_pause_days: z.number().int().min(0).max(365),
+};
+
+export const warmingNetworkSettingsSchema = z
+  .strictObject(warmingNetworkSettingsShape)
+  .refine((s) => s.window_end_hour > s.window_start_hour, { message: 'window_end_hour must be after window_start_hour', path: ['window_end_hour'] });
+
 export const SETTINGS_SCHEMAS = {
   trust: trustSettingsSchema,
   placement: placementSettingsSchema,
   costs: costSettingsSchema,
   ip_warmup: ipWarmupSettingsSchema,
   mailbox_warmup: mailboxWarmupSettingsSchema,
+  warming_network: warmingNetworkSettingsSchema,
 } as const;
 
 /** The fields of each section without the cross-field rules: what a PATCH body may contain. */
@@ -130,6 +157,7 @@ export const SETTINGS_SHAPES = {
   costs: costSettingsShape,
   ip_warmup: ipWarmupSettingsShape,
   mailbox_warmup: mailboxWarmupSettingsShape,
+  warming_network: warmingNetworkSettingsShape,
 } as const;
 
 export type SettingsSection = keyof typeof SETTINGS_SCHEMAS;
@@ -141,6 +169,7 @@ export interface Settings {
   costs: z.infer<typeof costSettingsSchema>;
   ip_warmup: z.infer<typeof ipWarmupSettingsSchema>;
   mailbox_warmup: z.infer<typeof mailboxWarmupSettingsSchema>;
+  warming_network: z.infer<typeof warmingNetworkSettingsSchema>;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -196,6 +225,18 @@ export const DEFAULT_SETTINGS: Settings = {
     first_two_weeks_cap: 50,
     max_per_day: 200,
     degrade_cut_pct: 40,
+  },
+  warming_network: {
+    seed_daily_capacity: 40,
+    seed_share_pct: 20,
+    reply_pct: 30,
+    window_start_hour: 7,
+    window_end_hour: 21,
+    pair_cooldown_days: 14,
+    risky_bounce_pct: 3,
+    risky_score_below: 50,
+    degrade_bounce_pct: 2,
+    complaint_pause_days: 7,
   },
 };
 

@@ -66,3 +66,23 @@ export function checkAndRewriteHeaders(block: string, route: { tenantId: string;
   }
   return { ok: true, headers: `${kept.join('\r\n')}\r\n\r\n`, from, stripped };
 }
+
+/** The unfolded values of the named header fields (case-insensitive) in a header block. */
+export function headerValues(block: string, names: readonly string[]): string[] {
+  const want = new Set(names.map((n) => n.toLowerCase()));
+  const out: string[] = [];
+  let current: string | null = null;
+  for (const line of block.split(/\r?\n/)) {
+    if ((line.startsWith(' ') || line.startsWith('\t')) && current !== null) {
+      out[out.length - 1] += ` ${line.trim()}`;
+      continue;
+    }
+    current = null;
+    const m = /^([!-9;-~]+):(.*)$/.exec(line);
+    if (m && want.has(m[1]!.toLowerCase())) {
+      current = m[1]!;
+      out.push(m[2]!.trim());
+    }
+  }
+  return out;
+}

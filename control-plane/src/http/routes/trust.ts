@@ -37,7 +37,7 @@ const trustSchema = z
         score_needed: z.number(),
         target_at_lock: z.number().nullable(),
         instructions: z.string(),
-        progress: z.object({ clean_warming_sends: z.number(), target: z.number(), text: z.string() }).nullable(),
+        progress: z.object({ clean_warming_sends: z.number(), target: z.number(), text: z.string(), planned_warming_sends_today: z.number(), estimated_unlock_on: z.string().nullable().openapi({ description: 'when the target is reached at today\'s warming schedule; null without one' }) }).nullable(),
       })
       .nullable(),
     stored: z.object({ score: z.number(), locked: z.boolean(), computed_at: z.string() }).nullable(),
