@@ -17,13 +17,13 @@ import type { AddressInfo } from 'node:net';
 import { createContext } from '../control-plane/src/context.js';
 import { createLogger } from '../control-plane/src/adapters/logger.js';
 import { newApp } from '../control-plane/src/http/app.js';
-import { migrate } from '../control-plane/src/adapters/pg/migrator.js';
 import { loadConfig } from '../control-plane/src/config/config.js';
 import { createTenant } from '../control-plane/src/app/tenants.js';
 import { createNode } from '../control-plane/src/app/nodes.js';
 import { systemCaller } from '../control-plane/src/app/actor.js';
 import { parseKumoRecord } from '../control-plane/src/domain/events/kumo-log-record.js';
 import { printTable, writeResult } from './lib/report.js';
+import { benchEnv, createBenchDatabase } from './lib/bench-db.js';
 
 // not strict: `npm run bench` hands every benchmark the same flags
 const { values } = parseArgs({
@@ -40,30 +40,13 @@ const BATCH = Number(values.batch);
 const TENANTS = Number(values.tenants);
 const CONCURRENCY = Number(values.concurrency);
 
-const baseUrl = process.env.DATABASE_URL;
-if (!baseUrl || !process.env.REDIS_URL) throw new Error('run through `npm run bench`, which starts PostgreSQL and Redis');
-
 // a database of its own, so the figures are not disturbed by anything else
-const dbName = `kcp_bench_${randomBytes(4).toString('hex')}`;
-const admin = new pg.Client({ connectionString: baseUrl });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${dbName}`);
-const u = new URL(baseUrl);
-u.pathname = `/${dbName}`;
-const databaseUrl = u.toString();
+const benchDb = await createBenchDatabase();
+const databaseUrl = benchDb.url;
 
 let closeCtx: (() => Promise<void>) | null = null;
 try {
-  await migrate(databaseUrl);
-  const cfg = loadConfig({
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: process.env.REDIS_URL,
-    CP_MASTER_KEYS: `b1:${Buffer.alloc(32, 9).toString('base64')}`,
-    CP_PSEUDONYM_KEY: 'bench-pseudonym-key-0123456789abcdef',
-    CP_POLICY_SIGNING_KEY: Buffer.alloc(32, 3).toString('base64'),
-    CP_LOG_LEVEL: 'silent',
-    CP_DB_POOL_MAX: '10',
-  });
+  const cfg = loadConfig({ ...benchEnv(databaseUrl), CP_DB_POOL_MAX: '10' });
   if (!cfg.ok) throw new Error(cfg.error.join('; '));
   const ctx = await createContext(cfg.value, { log: createLogger('silent') });
   closeCtx = () => ctx.close();
@@ -180,6 +163,5 @@ try {
   process.exitCode = 1;
 } finally {
   await closeCtx?.();
-  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-  await admin.end();
+  await benchDb.drop();
 }

@@ -13,6 +13,7 @@ import type { Tier } from '../../domain/pools/placement.js';
 import { bareAddress } from '../../domain/fleet/naming.js';
 import { patternsFor } from '../../domain/suppression/pattern.js';
 import { readSettings } from '../settings.js';
+import { cleanWarmingSendsSince } from '../trust/daily-metrics.js';
 
 export interface RelayNode {
   id: string;
@@ -178,15 +179,7 @@ export class SubmissionFacts {
     const locked = scored ? tenant.locked === true : true;
     let rehabilitation: string | null = scored ? null : 'The tenant has not been scored yet: the worker scores new tenants within minutes.';
     if (scored && locked && tenant.rehab_target_sends !== null && tenant.locked_at) {
-      const row = await this.db
-        .selectFrom('delivery_events')
-        .select((eb) => eb.fn.countAll<string>().as('n'))
-        .where('tenant_id', '=', tenantId)
-        .where('lane', '=', 'warming')
-        .where('outcome', '=', 'delivered')
-        .where('occurred_at', '>=', tenant.locked_at)
-        .executeTakeFirstOrThrow();
-      const done = Math.min(Number(row.n), tenant.rehab_target_sends);
+      const done = Math.min(await cleanWarmingSendsSince(this.db, tenantId, tenant.locked_at), tenant.rehab_target_sends);
       rehabilitation = `Rehabilitation: ${done} of ${tenant.rehab_target_sends} clean warming sends done; send them on the warming lane.`;
     }
 

@@ -50,3 +50,16 @@ export async function readWindowCounts(db: Db | Tx, tenantIds: string[], fromDay
   }
   return out;
 }
+
+/** Warming messages of the tenant delivered since `since`: its rehabilitation progress. */
+export async function cleanWarmingSendsSince(db: Db | Tx, tenantId: string, since: Date): Promise<number> {
+  const row = await db
+    .selectFrom('delivery_events')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('tenant_id', '=', tenantId)
+    .where('lane', '=', 'warming')
+    .where('outcome', '=', 'delivered')
+    .where('occurred_at', '>=', since)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

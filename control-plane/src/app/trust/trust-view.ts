@@ -6,6 +6,7 @@ import { cursorId, pageById } from '../pagination.js';
 import { iso, isoOrNull } from '../views.js';
 import { readSettings } from '../settings.js';
 import { assessTenants } from './rescore.js';
+import { cleanWarmingSendsSince } from './daily-metrics.js';
 import { plannedWarmingToday } from '../warming/health.js';
 import { estimateUnlock } from '../../domain/warming/planner.js';
 
@@ -23,15 +24,7 @@ export async function getTenantTrust(ctx: AppContext, tenantId: string, history:
   let progress: { clean_warming_sends: number; target: number; text: string; planned_warming_sends_today: number; estimated_unlock_on: string | null } | null = null;
   if (a.locked && a.rehabilitation) {
     const since = stored?.locked_at ?? a.locked_at ?? now;
-    const row = await ctx.db
-      .selectFrom('delivery_events')
-      .select((eb) => eb.fn.countAll<string>().as('n'))
-      .where('tenant_id', '=', tenantId)
-      .where('lane', '=', 'warming')
-      .where('outcome', '=', 'delivered')
-      .where('occurred_at', '>=', since)
-      .executeTakeFirstOrThrow();
-    const done = Number(row.n);
+    const done = await cleanWarmingSendsSince(ctx.db, tenantId, since);
     const target = a.rehabilitation.target_at_lock ?? a.rehabilitation.clean_sends_needed;
     // at the warming schedule the tenant has today (its planned sends), when the target is reached
     const perDay = await plannedWarmingToday(ctx, tenantId);
