@@ -135,6 +135,11 @@ try {
     { shape: 'connection per message, 1 rcpt', flags: ['-r', '1'], messages: CONN_MESSAGES },
     { shape: 'connection per message, 5 rcpt', flags: ['-r', '5'], messages: CONN_MESSAGES },
   ];
+  // warm-up: both Node servers compile their hot paths and open their relay connections first
+  for (const t of targets.filter((x) => x.name === 'gateway' || x.name === 'naive relay')) {
+    const r = await run(smtpSource, ['-s', String(CONCURRENCY), '-m', '1000', '-l', '2048', '-f', SENDER, '-t', 'warmup@example.org', '-N', '-M', 'source.bench', '-d', `127.0.0.1:${t.port}`], { env: pfEnv });
+    if (r.code !== 0) throw new Error(`warm-up against ${t.name} failed: ${r.stderr.slice(0, 300)}`);
+  }
   const GATEWAY_ONLY = values['gateway-only'] === true;
   for (const s of GATEWAY_ONLY ? shapes.slice(0, 1) : shapes) {
     for (const t of GATEWAY_ONLY ? targets.filter((x) => x.name === 'gateway') : targets) {

@@ -17,3 +17,4 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
   $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
+bash "$(dirname "${BASH_SOURCE[0]}")/ensure-promtool.sh" >/dev/null

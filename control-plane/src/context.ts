@@ -8,6 +8,7 @@ import { createRedis, type Redis } from './adapters/redis/redis.js';
 import { SecretBox } from './adapters/crypto/secret-box.js';
 import { createLogger, type Logger } from './adapters/logger.js';
 import { PolicySigner } from './adapters/crypto/policy-signer.js';
+import { Metrics } from './adapters/metrics/metrics.js';
 
 export interface AppContext {
   config: Config;
@@ -16,6 +17,7 @@ export interface AppContext {
   secretBox: SecretBox;
   policySigner: PolicySigner;
   log: Logger;
+  metrics: Metrics;
   now: () => Date;
   close(): Promise<void>;
 }
@@ -27,7 +29,8 @@ export interface ContextOverrides {
 
 export async function createContext(config: Config, overrides: ContextOverrides = {}): Promise<AppContext> {
   const log = overrides.log ?? createLogger(config.logLevel);
-  const { db } = createDb(config.databaseUrl, config.databasePoolMax);
+  const metrics = new Metrics();
+  const { db } = createDb(config.databaseUrl, config.databasePoolMax, (seconds) => metrics.dbQueryDuration.observe(seconds));
   const redis = createRedis(config.redisUrl);
   redis.on('error', (e: Error) => log.warn({ err: { message: e.message } }, 'redis connection problem'));
   await redis.connect().catch((e: Error) => log.warn({ err: { message: e.message } }, 'redis not reachable at start-up; will retry'));
@@ -38,6 +41,7 @@ export async function createContext(config: Config, overrides: ContextOverrides 
     secretBox: new SecretBox(config.masterKeys),
     policySigner: new PolicySigner(config.policySigningSeed),
     log,
+    metrics,
     now: overrides.now ?? (() => new Date()),
     async close() {
       redis.disconnect();

@@ -11,6 +11,8 @@ import { startJobRunner } from '../worker/job-runner.js';
 import { allJobs } from '../worker/jobs.js';
 import { loadConfigOrExit } from './load-config.js';
 import { startSubmissionGateway } from '../gateway/submission-gateway.js';
+import { startDependencyProbe } from '../app/observability/dependency-probe.js';
+import { Hono } from 'hono';
 
 const config = loadConfigOrExit();
 const ctx = await createContext(config);
@@ -40,6 +42,21 @@ if (config.roles.includes('api')) {
 if (config.roles.includes('worker')) {
   stops.push(startJobRunner(ctx, allJobs(config), config.worker.tickMs));
   log.info({ role: 'worker' }, 'background jobs started');
+}
+
+// a process without the api role still answers /metrics, on its own port
+stops.push(async () => stopProbe());
+const stopProbe = startDependencyProbe(ctx);
+if (!config.roles.includes('api')) {
+  const metricsApp = new Hono();
+  metricsApp.get('/metrics', async (c) => {
+    if (config.metricsToken && c.req.header('authorization') !== `Bearer ${config.metricsToken}`) return c.text('unauthorized', 401);
+    return c.body(await ctx.metrics.text(), 200, { 'content-type': ctx.metrics.contentType });
+  });
+  const metricsServer = serve({ fetch: metricsApp.fetch, hostname: config.http.host, port: config.metricsPort }, (info) => {
+    log.info({ address: info.address, port: info.port }, `metrics on http://${info.address}:${info.port}/metrics`);
+  });
+  stops.push(() => new Promise((resolve) => metricsServer.close(() => resolve())));
 }
 
 if (config.roles.includes('gateway')) {

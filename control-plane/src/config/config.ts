@@ -34,6 +34,8 @@ export interface Config {
   bootstrapTokenFile: string | null;
   gateway: GatewayConfig;
   warming: { gatewayUrl: string; tlsVerify: boolean };
+  metricsToken: string | null;
+  metricsPort: number;
 }
 
 export interface GatewayConfig {
@@ -100,6 +102,8 @@ export const SETTINGS = {
   CP_SMTP_BUDGET_CACHE_MS: { secret: false, doc: 'How long one read of a tenant\'s external budget serves later messages, in milliseconds (0: read Redis for every message).', default: '100' },
   CP_WARMING_GATEWAY_URL: { secret: false, doc: 'Where the worker submits warming mail: smtps://host:port (implicit TLS) or smtp://host:port (STARTTLS). Empty: this machine\'s gateway on CP_SMTP_TLS_PORT.', default: '' },
   CP_WARMING_TLS_VERIFY: { secret: false, doc: 'Verify the gateway\'s certificate when submitting warming mail (false for a self-signed one; scripts/run.sh sets false when it made the certificate).', default: 'true' },
+  CP_METRICS_TOKEN: { secret: true, doc: 'When set, GET /metrics needs `Authorization: Bearer <this>`.', default: '' },
+  CP_METRICS_PORT: { secret: false, doc: 'Port of the /metrics listener of a process without the api role (a gateway or worker of its own); with the api role /metrics is on the API port.', default: '9464' },
   CP_RELAY_IDLE_PER_NODE: { secret: false, doc: 'Idle relay connections the gateway keeps open to each node.', default: '32' },
   CP_RELAY_CONNECT_TIMEOUT_MS: { secret: false, doc: 'Timeout to open a relay connection to a node (then the next node is tried), in milliseconds.', default: '3000' },
   CP_RELAY_COMMAND_TIMEOUT_MS: { secret: false, doc: 'Timeout of one relay command, including the final reply to the message data, in milliseconds.', default: '60000' },
@@ -253,6 +257,8 @@ export function loadConfig(env: Env): Result<Config, string[]> {
     },
     bootstrapTokenFile: raw('CP_BOOTSTRAP_TOKEN_FILE') || null,
     warming: { gatewayUrl: warmingUrl, tlsVerify: tlsVerify !== 'false' },
+    metricsToken: raw('CP_METRICS_TOKEN') || null,
+    metricsPort: integer('CP_METRICS_PORT', 0, 65535),
     gateway: {
       host: raw('CP_SMTP_HOST'),
       submissionPort: integer('CP_SMTP_SUBMISSION_PORT', 0, 65535),

@@ -32,7 +32,29 @@ export interface GatewayObserver {
   relayError(kind: string): void;
 }
 
-const NOOP_OBSERVER: GatewayObserver = { gate() {}, transaction() {}, auth() {}, relayError() {} };
+/** The observer that feeds the process's Prometheus metrics. */
+export function metricsObserver(m: AppContext['metrics']): GatewayObserver {
+  return {
+    gate(reason, seconds) {
+      m.gateDecisions.inc({ reason });
+      m.gateDuration.observe(seconds);
+    },
+    transaction(outcome, seconds, recipients, bytes) {
+      m.smtpTransactions.inc({ outcome });
+      m.smtpDuration.observe({ outcome }, seconds);
+      if (outcome === 'accepted') {
+        m.smtpRecipients.inc(recipients);
+        m.smtpBytes.inc(bytes);
+      }
+    },
+    auth(outcome) {
+      m.smtpAuth.inc({ outcome });
+    },
+    relayError(stage) {
+      m.relayErrors.inc({ stage });
+    },
+  };
+}
 
 interface GatewaySession {
   tenantId: string | null;
@@ -74,12 +96,12 @@ const refusal = (r: SmtpReply): Refusal => new Refusal(r.code, r.enhanced ?? (r.
 /** "::ffff:192.0.2.1" is how an IPv4 peer shows on a dual-stack socket; networks are stored as IPv4. */
 const peerAddress = (a: string): string => a.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
 
-export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig, observer: GatewayObserver = NOOP_OBSERVER): Promise<SubmissionGateway> {
+export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig, observer: GatewayObserver = metricsObserver(ctx.metrics)): Promise<SubmissionGateway> {
   tuneSmtpServer();
   const log = ctx.log.child({ component: 'gateway' });
   const facts = new SubmissionFacts(ctx.db, cfg.factsTtlMs, ctx.now);
   const auth = new SubmissionAuthenticator(ctx.db, ctx.redis, { failureLimit: cfg.authFailureLimit, lockoutSeconds: cfg.authLockoutSeconds, rememberMs: cfg.factsTtlMs }, ctx.config.pseudonymKey);
-  const pool = new RelayPool({ ehloName: cfg.hostname, ...cfg.relay, log });
+  const pool = new RelayPool({ ehloName: cfg.hostname, ...cfg.relay, log, onHealth: (node, up) => ctx.metrics.relayNodeUp.set({ node: node.name }, up ? 1 : 0) });
   const index = new RecipientIndex(ctx.db, log);
   await index.start();
   const gate = new RecipientGate(ctx, cfg.budgetCacheMs, index);

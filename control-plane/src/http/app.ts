@@ -28,6 +28,7 @@ import { registerPlacementRoutes } from './routes/placements.js';
 import { registerPolicyRoutes } from './routes/policy.js';
 import { registerSubmissionNetworkRoutes } from './routes/submission-networks.js';
 import { registerWarmingRoutes } from './routes/warming.js';
+import { registerMetricsRoute } from './routes/metrics.js';
 
 export type App = OpenAPIHono<HonoEnv>;
 
@@ -54,8 +55,13 @@ export function newApp(ctx: AppContext): App {
     c.set('log', log);
     const started = performance.now();
     await next();
+    const seconds = (performance.now() - started) / 1000;
+    // the route pattern, not the path: ids in paths would make a series per tenant
+    const route = c.req.routePath || 'unmatched';
+    ctx.metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    ctx.metrics.httpDuration.observe({ method: c.req.method, route }, seconds);
     // path only: query strings may carry cursors, never secrets, but keep lines short
-    c.var.log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+    if (route !== '/metrics') c.var.log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(seconds * 10000) / 10 }, 'request');
   });
   app.use(
     '*',
@@ -103,6 +109,7 @@ export function newApp(ctx: AppContext): App {
   });
 
   registerHealthRoutes(app);
+  registerMetricsRoute(app);
   registerOperatorRoutes(app);
   registerTenantRoutes(app);
   registerDomainRoutes(app);

@@ -19,6 +19,12 @@ export type JobOutcome = 'ran' | 'skipped_locked' | 'failed';
 
 /** Run one job once, if no other replica holds it. */
 export async function runJobOnce(ctx: AppContext, job: Job): Promise<JobOutcome> {
+  const outcome = await runJobOnceUncounted(ctx, job);
+  ctx.metrics.jobRuns.inc({ job: job.name, outcome });
+  return outcome;
+}
+
+async function runJobOnceUncounted(ctx: AppContext, job: Job): Promise<JobOutcome> {
   try {
     return await ctx.db.transaction().execute(async (tx) => {
       const { rows } = await sql<{ locked: boolean }>`SELECT pg_try_advisory_xact_lock(hashtext(${'kcp-job:' + job.name})) AS locked`.execute(tx);

@@ -16,11 +16,18 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => v);
 // a calendar day is a day, not a midnight in this process's time zone
 pg.types.setTypeParser(pg.types.builtins.DATE, (v: string) => v);
 
-export function createDb(url: string, max: number): { db: Db; pool: pg.Pool } {
+export function createDb(url: string, max: number, onQuery?: (seconds: number) => void): { db: Db; pool: pg.Pool } {
   const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000, application_name: 'kumo-control-plane' });
   // an idle client losing its connection must not crash the process; the pool replaces it
   pool.on('error', () => {});
-  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool };
+  return {
+    db: new Kysely<Database>({
+      dialect: new PostgresDialect({ pool }),
+      // every query's duration, errors included, for kcp_db_query_duration_seconds
+      ...(onQuery ? { log: (event: { queryDurationMillis: number }) => onQuery(event.queryDurationMillis / 1000) } : {}),
+    }),
+    pool,
+  };
 }
 
 interface PgError {

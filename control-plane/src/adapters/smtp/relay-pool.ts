@@ -21,6 +21,8 @@ export interface RelayPoolOptions {
   idlePerNode: number;
   downForMs: number;
   log: Logger;
+  /** told when a node is marked down, and when it answers again */
+  onHealth?: (node: RelayTarget, up: boolean) => void;
 }
 
 export interface RelayNodeState {
@@ -38,6 +40,7 @@ export class RelayPool {
   private readonly busy = new Map<string, number>();
   private readonly down = new Map<string, { until: number; error: string; name: string }>();
   private turn = 0;
+  private readonly seen = new Set<string>();
   private closed = false;
 
   constructor(private readonly options: RelayPoolOptions) {}
@@ -61,6 +64,7 @@ export class RelayPool {
     this.down.set(node.id, { until: Date.now() + this.options.downForMs, error, name: node.name });
     for (const c of this.idle.get(node.id)?.splice(0) ?? []) c.destroy();
     if (!already) this.options.log.warn({ node: node.name, err: { message: error }, down_for_ms: this.options.downForMs }, 'relay node marked down');
+    this.options.onHealth?.(node, false);
   }
 
   async lease(node: RelayTarget): Promise<RelayConnection> {
@@ -81,7 +85,8 @@ export class RelayPool {
         connectTimeoutMs: this.options.connectTimeoutMs,
         commandTimeoutMs: this.options.commandTimeoutMs,
       });
-      this.down.delete(node.id);
+      if (this.down.delete(node.id) || !this.seen.has(node.id)) this.options.onHealth?.(node, true);
+      this.seen.add(node.id);
       this.busy.set(node.id, (this.busy.get(node.id) ?? 0) + 1);
       return c;
     } catch (e) {

@@ -58,6 +58,10 @@ export async function ingestEngagement(ctx: AppContext, events: EngagementInput[
     }
     await addDailyMetrics(tx, rollup([], inserted.map((e) => ({ tenantId: e.tenant_id, lane: e.lane ?? 'external', kind: e.kind, occurredAt: new Date(e.occurred_at) }))));
     const rescored = await rescoreTenants(tx, [...new Set(inserted.filter((e) => e.kind !== 'not_spam').map((e) => e.tenant_id))], now);
+    ctx.metrics.eventsIngested.inc({ source: 'engagement', result: 'accepted' }, inserted.length);
+    ctx.metrics.eventsIngested.inc({ source: 'engagement', result: 'duplicate' }, valid.length - inserted.length);
+    ctx.metrics.eventsIngested.inc({ source: 'engagement', result: 'rejected' }, rejected.length);
+    ctx.metrics.trustRecomputations.inc(rescored.length);
     return { received: events.length, accepted: inserted.length, duplicates: valid.length - inserted.length, rejected, tenants_rescored: rescored.length };
   });
 }

@@ -92,6 +92,13 @@ export async function ingestKumoRecords(ctx: AppContext, node: { id: string }, r
     else rejected.push({ index, reason: r.reason });
   });
   const result = await ingestDeliveryEvents(ctx, node.id, parsed);
+  const m = ctx.metrics;
+  m.eventsIngested.inc({ source: 'kumo', result: 'accepted' }, result.accepted);
+  m.eventsIngested.inc({ source: 'kumo', result: 'duplicate' }, result.duplicates);
+  m.eventsIngested.inc({ source: 'kumo', result: 'rejected' }, rejected.length);
+  m.trustRecomputations.inc(result.tenants_rescored);
+  const newest = parsed.reduce((t, e) => Math.max(t, e.occurredAt.getTime()), 0);
+  if (newest > 0) m.noteNewestEvent(node.id, newest);
   if (rejected.length > 0) ctx.log.warn({ node: node.id, rejected: rejected.length, first: rejected[0] }, 'log records rejected');
   return { received: records.length, rejected, ...result };
 }

@@ -35,5 +35,9 @@ export async function ingestReturnedReport(ctx: AppContext, raw: Buffer, nodeId:
     else rejected.push({ index, reason: r.reason });
   });
   const result = await ingestDeliveryEvents(ctx, nodeId, events);
+  ctx.metrics.eventsIngested.inc({ source: 'returned_mail', result: 'accepted' }, result.accepted);
+  ctx.metrics.eventsIngested.inc({ source: 'returned_mail', result: 'duplicate' }, result.duplicates);
+  ctx.metrics.eventsIngested.inc({ source: 'returned_mail', result: 'rejected' }, rejected.length);
+  ctx.metrics.trustRecomputations.inc(result.tenants_rescored);
   return { kind: parts.kind, records: records.length, rejected, ...result };
 }

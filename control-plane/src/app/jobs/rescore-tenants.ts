@@ -8,6 +8,7 @@ export function rescoreTenantsJob(intervalMs: number): Job {
     intervalMs,
     async run(ctx, tx) {
       const n = await rescoreAllTenants(tx, ctx.now());
+      ctx.metrics.trustRecomputations.inc(n);
       return { didWork: n > 0, detail: { tenants: n } };
     },
   };

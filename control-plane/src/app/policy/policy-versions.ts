@@ -109,6 +109,7 @@ export async function publishPolicy(ctx: AppContext, caller: Caller, nodeIds: st
       return { node_id: node.id, node: node.name, version, content_sha256: contentSha, changed: true, reload: null };
     });
     if (result.changed && node.admin_url) result.reload = await bumpConfigEpoch(node.admin_url, ctx.config.policy.bumpTimeoutMs);
+    ctx.metrics.policyPublishes.inc({ result: !result.changed ? 'unchanged' : result.reload && !result.reload.ok ? 'reload_failed' : 'changed' });
     results.push(result);
   }
   const reloads = results.filter((r) => r.reload);
@@ -146,13 +147,30 @@ export type ServedPolicy = { status: 200; text: string; etag: string; version: n
 
 /** What GET /v1/nodes/{id}/policy answers; also records which version the node now runs. */
 export async function servePolicy(ctx: AppContext, node: { id: string }, ifNoneMatch: string | undefined): Promise<ServedPolicy> {
-  const v = await currentVersion(ctx, node.id);
+  // the module itself (hundreds of KiB) is read only when it is sent: most pulls end in 304
+  const v = await ctx.db
+    .selectFrom('policy_versions')
+    .select(['id', 'version', 'content_sha256', 'model_sha256', 'signature'])
+    .where('node_id', '=', node.id)
+    .where('published_at', 'is not', null)
+    .where('rolled_back_at', 'is', null)
+    .orderBy('version', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   if (!v) throw new AppError('NOT_FOUND', 'no policy has been published for this node yet');
-  await ctx.db.updateTable('nodes').set({ applied_policy_version_id: v.id, last_seen_at: ctx.now() }).where('id', '=', node.id).execute();
+  const now = ctx.now();
+  // a pull every few seconds need not be a write every few seconds: one a second is exact enough
+  await ctx.db
+    .updateTable('nodes')
+    .set({ applied_policy_version_id: v.id, last_seen_at: now })
+    .where('id', '=', node.id)
+    .where((eb) => eb.or([eb('applied_policy_version_id', 'is distinct from', v.id), eb('last_seen_at', 'is', null), eb('last_seen_at', '<', new Date(now.getTime() - 1000))]))
+    .execute();
   const etag = `"${v.content_sha256}"`;
   const tags = (ifNoneMatch ?? '').split(',').map((t) => t.trim().replace(/^W\//, ''));
   if (tags.includes(etag) || tags.includes('*')) return { status: 304, etag, version: v.version };
-  return { status: 200, text: v.lua_text, etag, version: v.version, signature: v.signature, modelSha256: v.model_sha256 };
+  const { lua_text } = await ctx.db.selectFrom('policy_versions').select('lua_text').where('id', '=', v.id).executeTakeFirstOrThrow();
+  return { status: 200, text: lua_text, etag, version: v.version, signature: v.signature, modelSha256: v.model_sha256 };
 }
 
 export async function listVersions(ctx: AppContext, nodeId: string, limit: number): Promise<VersionView[]> {
