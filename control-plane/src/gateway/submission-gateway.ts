@@ -144,7 +144,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
 
   const options = {
     name: cfg.hostname,
-    banner: 'ESMTP submission',
+    banner: 'submission service ready',
     size: cfg.maxMessageBytes,
     authMethods: ['PLAIN', 'LOGIN'],
     authOptional: true,
@@ -155,6 +155,9 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
     // sessions from bound networks never authenticate; MAIL refuses anyone who is nobody
     maxAllowedUnauthenticatedCommands: false as const,
     hideDSN: true,
+    // neither is honoured on the way to kumod, so neither is offered
+    hideSMTPUTF8: true,
+    hideREQUIRETLS: true,
     logger: false,
     key: tls.key,
     cert: tls.cert,
