@@ -7,6 +7,8 @@
  *   latency: with a connection per message it caps a client at ten messages a second per session.
  * - smtp-server puts its own enhanced status code in front of every reply. Our replies carry their
  *   own (550 5.7.1, 452 4.7.1, ...), which must not come out as "550 5.0.0 5.7.1".
+ * - smtp-server lists AUTH in the EHLO reply before STARTTLS even when it will refuse AUTH there;
+ *   RFC 3207 and 4954 say not to offer what the session cannot use, so it is left out until TLS.
  */
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 
@@ -14,7 +16,8 @@ const ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
 let applied = false;
 
 interface ConnectionInternals {
-  _server: { options: { maxClients?: number }; connections: Set<unknown> };
+  _server: { options: { maxClients?: number; allowInsecureAuth?: boolean }; connections: Set<unknown> };
+  secure: boolean;
   _setListeners(cb: () => void): void;
   connectionReady(): void;
   send(code: number, data?: string | string[], context?: string | false): void;
@@ -37,6 +40,9 @@ export function tuneSmtpServer(): void {
   const send = proto.send;
   proto.send = function patchedSend(this: ConnectionInternals, code: number, data?: string | string[], context?: string | false) {
     if (typeof data === 'string' && ENHANCED.test(data)) return send.call(this, code, data, false);
+    if (Array.isArray(data) && code === 250 && !this.secure && !this._server.options.allowInsecureAuth) {
+      return send.call(this, code, data.filter((line) => !/^AUTH /.test(line)), context);
+    }
     return send.call(this, code, data, context);
   };
 }

@@ -136,10 +136,14 @@ describe('authentication', () => {
     expect(m!.raw.toString()).toContain('\r\n.starts with a dot\r\n');
   });
 
-  it('refuses AUTH before STARTTLS on the submission port', async () => {
+  it('offers and accepts AUTH only after STARTTLS on the submission port', async () => {
     const { d } = await SmtpDialogue.open(gw.submissionPort);
-    await d.send('EHLO client.example');
+    const plain = await d.send('EHLO client.example');
+    expect(plain).toContain('250-STARTTLS');
+    expect(plain).not.toContain('AUTH');
     expect(await d.send(`AUTH PLAIN ${Buffer.from(`\0${creds.username}\0${creds.password}`).toString('base64')}`)).toMatch(/^538 .*STARTTLS/);
+    await d.starttls();
+    expect(await d.send('EHLO client.example')).toMatch(/250-AUTH PLAIN LOGIN/);
     d.close();
   });
 
