@@ -396,6 +396,18 @@ describe('limits and protocol errors', () => {
     expect(allMessages()).toHaveLength(0);
   });
 
+  it('closes an idle session with 421', async () => {
+    const idle = await startSubmissionGateway(h.ctx, testConfig({ ...gatewayEnv, CP_SMTP_IDLE_TIMEOUT_MS: '1000' }).gateway);
+    try {
+      const { d } = await SmtpDialogue.open(idle.submissionPort);
+      await d.send('EHLO client.example');
+      expect(await d.reply(5000)).toMatch(/^421 /);
+      await d.closed();
+    } finally {
+      await idle.close();
+    }
+  });
+
   it('keeps the session usable after a refused message, on a reused relay connection', async () => {
     const t = transport({ pool: true, maxConnections: 1 });
     await expect(t.sendMail(message('a@gmail.com', { from: 'x@other.example', envelope: { from: 'sales@acme.example', to: 'a@gmail.com' } }))).rejects.toMatchObject({ responseCode: 553 });
