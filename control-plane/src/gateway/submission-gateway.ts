@@ -245,8 +245,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
         if (!addressDomain(rcpt)) throw new Refusal(501, '5.1.3', 'the recipient address is not a plain address');
         const t0 = performance.now();
         // a tenant's own warming mail counts against its plan for the day; the agent's is the plan
-        const warmingRemaining = s.warmingAgent ? null : await warmingLeftToday(f);
-        const d = await gate.decide(f, rcpt, s.budget, warmingRemaining);
+        const d = await gate.decide(f, rcpt, s.budget, s.warmingAgent ? null : () => warmingLeftToday(f));
         if (s.warmingAgent && d.accept && d.lane !== 'warming') throw new Refusal(550, '5.7.1', 'the warming agent sends only to warming-network members');
         if (d.accept && d.lane === 'warming' && !s.warmingAgent) void countWarming(f.tenantId);
         observer.gate(d.accept ? (d.lane === 'external' ? 'accepted_external' : 'accepted_warming') : d.reason, (performance.now() - t0) / 1000);

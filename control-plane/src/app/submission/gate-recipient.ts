@@ -83,7 +83,11 @@ export class RecipientGate {
     return value;
   }
 
-  async decide(tenant: TenantSubmissionFacts, recipient: string, message: MessageBudget = newMessageBudget(), warmingRemainingToday: number | null = null): Promise<GateDecision> {
+  /**
+   * `warmingLeft` tells how many warming sends the tenant's plan still allows today; it is asked only
+   * for a recipient in the warming network (a Redis read the common recipient does not pay for).
+   */
+  async decide(tenant: TenantSubmissionFacts, recipient: string, message: MessageBudget = newMessageBudget(), warmingLeft: (() => Promise<number | null>) | null = null): Promise<GateDecision> {
     // the budget matters only for external mail from a tenant that may send it; it is read alongside
     // the recipient lookup rather than after it, and ignored if the recipient turns out not to need it
     const mayNeedBudget = !tenant.trust.locked && tenant.placementHold === null && tenant.externalThrottleSpec !== null;
@@ -99,7 +103,7 @@ export class RecipientGate {
       recipient,
       suppression: r.suppression,
       warmingMember: r.warmingMember,
-      warmingRemainingToday,
+      warmingRemainingToday: r.warmingMember && warmingLeft ? await warmingLeft() : null,
       trust: tenant.trust,
       placementHold: tenant.placementHold,
     };
