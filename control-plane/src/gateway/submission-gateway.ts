@@ -68,6 +68,8 @@ interface GatewaySession {
   lane: Lane | null;
   tx: RelayTransaction | null;
   budget: MessageBudget;
+  /** the tenant's own warming-network recipients in this message, charged to its plan on 250 */
+  warmingRecipients: number;
   startedAt: number;
 }
 
@@ -112,7 +114,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
   const stateOf = (session: SMTPServerSession): GatewaySession => {
     let s = sessions.get(session.id);
     if (!s) {
-      s = { tenantId: null, warmingAgent: false, counted: null, facts: null, mailFrom: null, mailParams: '', lane: null, tx: null, budget: newMessageBudget(), startedAt: 0 };
+      s = { tenantId: null, warmingAgent: false, counted: null, facts: null, mailFrom: null, mailParams: '', lane: null, tx: null, budget: newMessageBudget(), warmingRecipients: 0, startedAt: 0 };
       sessions.set(session.id, s);
     }
     return s;
@@ -228,6 +230,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
         s.mailFrom = address.address;
         s.mailParams = body === '8BITMIME' || body === '7BIT' ? `BODY=${body}` : '';
         s.budget = newMessageBudget();
+        s.warmingRecipients = 0;
         s.startedAt = performance.now();
       })().then(
         () => cb(),
@@ -245,9 +248,12 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
         if (!addressDomain(rcpt)) throw new Refusal(501, '5.1.3', 'the recipient address is not a plain address');
         const t0 = performance.now();
         // a tenant's own warming mail counts against its plan for the day; the agent's is the plan
-        const d = await gate.decide(f, rcpt, s.budget, s.warmingAgent ? null : () => warmingLeftToday(f));
+        const d = await gate.decide(f, rcpt, s.budget, s.warmingAgent ? null : async () => {
+          const left = await warmingLeftToday(f);
+          return left === null ? null : left - s.warmingRecipients;
+        });
         if (s.warmingAgent && d.accept && d.lane !== 'warming') throw new Refusal(550, '5.7.1', 'the warming agent sends only to warming-network members');
-        if (d.accept && d.lane === 'warming' && !s.warmingAgent) void countWarming(f.tenantId);
+        const countsAgainstPlan = d.accept && d.lane === 'warming' && !s.warmingAgent;
         observer.gate(d.accept ? (d.lane === 'external' ? 'accepted_external' : 'accepted_warming') : d.reason, (performance.now() - t0) / 1000);
         if (!d.accept) {
           log.info({ session: session.id, tenant: f.tenantId, rcpt_domain: addressDomain(rcpt), reason: d.reason }, 'recipient refused by the gate');
@@ -265,6 +271,8 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
           if (r.code === 451 && (r.enhanced === '4.4.1' || r.enhanced === '4.4.2')) observer.relayError('recipient');
           throw refusal(r);
         }
+        // counted once kumod has the recipient: a plan is spent by mail that went, not mail that was tried
+        if (countsAgainstPlan) s.warmingRecipients++;
       })().then(
         () => cb(),
         (e: Error) => cb(e instanceof Refusal ? e : internal(e)),
@@ -331,6 +339,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
         await drain();
         if (reply.code === 250) {
           done('accepted', bytes);
+          if (s.warmingRecipients > 0) void countWarming(f.tenantId, s.warmingRecipients);
           // a reply to warming mail coming back through the platform is engagement with it
           for (const ref of replyTo) void recordWarmingEngagement(ctx, { message_id: `<kcpw.${ref.sendId}.${ref.tag}@x>`, kind: 'reply' }).catch((e: Error) => log.warn({ err: { message: e.message } }, 'could not record a warming reply'));
           log.info({ session: session.id, tenant: f.tenantId, lane, node: tx.nodeName, recipients, bytes }, 'message relayed');
@@ -365,8 +374,8 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
     const used = Number((await ctx.redis.get(warmingKey(f.tenantId)).catch(() => '0')) ?? 0);
     return f.warmingPlannedToday - used;
   };
-  const countWarming = async (tenantId: string): Promise<void> => {
-    await ctx.redis.multi().incr(warmingKey(tenantId)).expire(warmingKey(tenantId), 2 * 86_400).exec().catch(() => undefined);
+  const countWarming = async (tenantId: string, n: number): Promise<void> => {
+    await ctx.redis.multi().incrby(warmingKey(tenantId), n).expire(warmingKey(tenantId), 2 * 86_400).exec().catch(() => undefined);
   };
 
   const internal = (e: Error): Refusal => {

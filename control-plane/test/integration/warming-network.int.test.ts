@@ -164,7 +164,8 @@ describe('the warming network', () => {
   });
 
   it('recognises a reply to warming mail that comes back through the gateway', async () => {
-    const send = await h.ctx.db.selectFrom('warming_sends').selectAll().where('tenant_id', '=', tenants.goodco!).where('day', '=', DAY).executeTakeFirstOrThrow();
+    // a send to a peer, so it is not the seed send credited with an open above
+    const send = await h.ctx.db.selectFrom('warming_sends').selectAll().where('tenant_id', '=', tenants.goodco!).where('day', '=', DAY).where('recipient_id', 'not in', seeds).orderBy('id').executeTakeFirstOrThrow();
     const creds = await expectJson(await h.request('POST', `/v1/tenants/${tenants.okco}/smtp-credentials`, { body: {} }), 201);
     await h.ctx.db.updateTable('tenant_trust').set({ score: 85, locked: false }).where('tenant_id', '=', tenants.okco!).execute();
     const t = nodemailer.createTransport({ host: '127.0.0.1', port: gw.submissionPort, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user: creds.username, pass: creds.password } });
