@@ -9,7 +9,7 @@
  *   npm run bench:submission -- [--messages 10000] [--conn-messages 3000] [--concurrency 20]
  *                               [--target host:port]   (also drive another SMTP server, e.g. a Postfix)
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -99,7 +99,6 @@ try {
   const gwPort = await freePort();
   const logFile = path.join(tls, 'gateway.log');
   writeFileSync(logFile, '');
-  const { openSync } = await import('node:fs');
   // BENCH_GATEWAY_NODE_ARGS: e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the gateway
   const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const gateway = start(process.execPath, [...nodeArgs, path.join(root, 'dist/control-plane/src/bin/control-plane.js')], {

@@ -45,8 +45,8 @@ if (config.roles.includes('worker')) {
 }
 
 // a process without the api role still answers /metrics, on its own port
-stops.push(async () => stopProbe());
 const stopProbe = startDependencyProbe(ctx);
+stops.push(async () => stopProbe());
 if (!config.roles.includes('api')) {
   const metricsApp = new Hono();
   metricsApp.get('/metrics', async (c) => {

@@ -220,9 +220,10 @@ export function loadConfig(env: Env): Result<Config, string[]> {
   const smtpHostname = raw('CP_SMTP_HOSTNAME') || hostname();
   if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(smtpHostname)) problems.push('CP_SMTP_HOSTNAME must be a host name');
 
-  const warmingTlsPort = integer('CP_SMTP_TLS_PORT', -1, 65535);
+  const submissionPort = integer('CP_SMTP_SUBMISSION_PORT', 0, 65535);
+  const tlsPort = integer('CP_SMTP_TLS_PORT', -1, 65535);
   let warmingUrl = raw('CP_WARMING_GATEWAY_URL');
-  if (warmingUrl === '') warmingUrl = warmingTlsPort > 0 ? `smtps://127.0.0.1:${warmingTlsPort}` : `smtp://127.0.0.1:${integer('CP_SMTP_SUBMISSION_PORT', 0, 65535)}`;
+  if (warmingUrl === '') warmingUrl = tlsPort > 0 ? `smtps://127.0.0.1:${tlsPort}` : `smtp://127.0.0.1:${submissionPort}`;
   if (!/^smtps?:\/\/[A-Za-z0-9.:[\]-]+:\d{1,5}$/.test(warmingUrl)) problems.push('CP_WARMING_GATEWAY_URL must look like smtps://host:port or smtp://host:port');
   const tlsVerify = raw('CP_WARMING_TLS_VERIFY');
   if (!['true', 'false'].includes(tlsVerify)) problems.push('CP_WARMING_TLS_VERIFY must be true or false');
@@ -261,8 +262,8 @@ export function loadConfig(env: Env): Result<Config, string[]> {
     metricsPort: integer('CP_METRICS_PORT', 0, 65535),
     gateway: {
       host: raw('CP_SMTP_HOST'),
-      submissionPort: integer('CP_SMTP_SUBMISSION_PORT', 0, 65535),
-      tlsPort: integer('CP_SMTP_TLS_PORT', -1, 65535),
+      submissionPort,
+      tlsPort,
       hostname: smtpHostname,
       tlsCertFile: readable('CP_SMTP_TLS_CERT_FILE'),
       tlsKeyFile: readable('CP_SMTP_TLS_KEY_FILE'),

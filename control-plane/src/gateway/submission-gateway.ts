@@ -11,7 +11,7 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMT
 import type { AppContext } from '../context.js';
 import type { GatewayConfig } from '../config/config.js';
 import { RelayPool } from '../adapters/smtp/relay-pool.js';
-import { RelayTransaction } from '../adapters/smtp/relay-transaction.js';
+import { isRelayFailure, RelayTransaction } from '../adapters/smtp/relay-transaction.js';
 import type { SmtpReply } from '../adapters/smtp/relay-connection.js';
 import { SubmissionAuthenticator } from '../app/submission/authenticate.js';
 import { RecipientIndex } from '../app/submission/recipient-index.js';
@@ -268,7 +268,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
         }
         const r = await s.tx.addRecipient(rcpt);
         if (r.code !== 250 && r.code !== 251) {
-          if (r.code === 451 && (r.enhanced === '4.4.1' || r.enhanced === '4.4.2')) observer.relayError('recipient');
+          if (isRelayFailure(r)) observer.relayError('recipient');
           throw refusal(r);
         }
         // counted once kumod has the recipient: a plan is spent by mail that went, not mail that was tried
@@ -318,13 +318,14 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
         // a message of headers only (no blank line) is all header block
         const block = end >= 0 ? head.subarray(0, end) : head;
         const rest = end >= 0 ? head.subarray(end) : Buffer.alloc(0);
-        const checked = checkAndRewriteHeaders(block.toString('latin1'), { tenantId: f.tenantId, lane, verifiedDomains: f.verifiedDomains });
+        const headerText = block.toString('latin1');
+        const checked = checkAndRewriteHeaders(headerText, { tenantId: f.tenantId, lane, verifiedDomains: f.verifiedDomains });
         if (!checked.ok) {
           await tx.abandon();
           await drain();
           throw new Refusal(checked.code, checked.enhanced, checked.message);
         }
-        const replyTo = referencedWarmingIds(headerValues(block.toString('latin1'), ['In-Reply-To', 'References']));
+        const replyTo = referencedWarmingIds(headerValues(headerText, ['In-Reply-To', 'References']));
         if (checked.stripped.length > 0) log.info({ session: session.id, tenant: f.tenantId, headers: checked.stripped }, 'removed trusted headers the client sent');
         async function* body(): AsyncGenerator<Buffer> {
           if (rest.length > 0) yield rest;
@@ -341,11 +342,11 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
           done('accepted', bytes);
           if (s.warmingRecipients > 0) void countWarming(f.tenantId, s.warmingRecipients);
           // a reply to warming mail coming back through the platform is engagement with it
-          for (const ref of replyTo) void recordWarmingEngagement(ctx, { message_id: `<kcpw.${ref.sendId}.${ref.tag}@x>`, kind: 'reply' }).catch((e: Error) => log.warn({ err: { message: e.message } }, 'could not record a warming reply'));
+          for (const id of replyTo) void recordWarmingEngagement(ctx, { message_id: id, kind: 'reply' }).catch((e: Error) => log.warn({ err: { message: e.message } }, 'could not record a warming reply'));
           log.info({ session: session.id, tenant: f.tenantId, lane, node: tx.nodeName, recipients, bytes }, 'message relayed');
           return `${reply.enhanced ?? '2.0.0'} ${reply.text}`;
         }
-        if (reply.code === 451 && (reply.enhanced === '4.4.1' || reply.enhanced === '4.4.2')) observer.relayError('data');
+        if (isRelayFailure(reply)) observer.relayError('data');
         throw refusal(reply);
       })().then(
         (message) => cb(null, message),

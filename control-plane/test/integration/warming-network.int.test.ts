@@ -176,6 +176,9 @@ describe('the warming network', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect((await h.ctx.db.selectFrom('warming_sends').select('replied_at').where('id', '=', send.id).executeTakeFirstOrThrow()).replied_at).not.toBeNull();
+    // credited under the Message-ID the reply named
+    const ev = await h.ctx.db.selectFrom('engagement_events').select(['kind', 'lane']).where('message_id', '=', send.message_id).execute();
+    expect(ev).toEqual([{ kind: 'reply', lane: 'warming' }]);
   });
 
   it('holds a tenant to its warming schedule when it writes to the network itself', async () => {

@@ -41,6 +41,8 @@ export class RelayPool {
   private readonly down = new Map<string, { until: number; error: string; name: string }>();
   private turn = 0;
   private readonly seen = new Set<string>();
+  /** connections whose close is already watched: a pooled connection is returned once per message */
+  private readonly watched = new WeakSet<RelayConnection>();
   private closed = false;
 
   constructor(private readonly options: RelayPoolOptions) {}
@@ -106,6 +108,8 @@ export class RelayPool {
     }
     list.push(c);
     this.idle.set(node.id, list);
+    if (this.watched.has(c)) return;
+    this.watched.add(c);
     // a node closing an idle connection (its own idle timeout, a restart) must not leave it listed
     c.onClose(() => {
       const l = this.idle.get(node.id);

@@ -13,6 +13,9 @@ import type { RelayPool, RelayTarget } from './relay-pool.js';
 export const NO_RELAY: SmtpReply = { code: 451, enhanced: '4.4.1', text: 'no relay node is reachable right now: try again later' };
 export const RELAY_LOST: SmtpReply = { code: 451, enhanced: '4.4.2', text: 'the relay connection was lost before the message was accepted: send it again' };
 
+/** The reply stands for a node that could not be reached or was lost, not for kumod's verdict. */
+export const isRelayFailure = (r: SmtpReply): boolean => r.code === 451 && (r.enhanced === '4.4.1' || r.enhanced === '4.4.2');
+
 export class RelayTransaction {
   private node: RelayTarget | null = null;
   private conn: RelayConnection | null = null;

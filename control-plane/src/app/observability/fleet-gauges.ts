@@ -5,8 +5,7 @@
  */
 import { sql } from 'kysely';
 import type { AppContext } from '../../context.js';
-import { egressSourceName } from '../../domain/fleet/naming.js';
-import { bareAddress } from '../../domain/fleet/naming.js';
+import { bareAddress, egressSourceName } from '../../domain/fleet/naming.js';
 import { readSettings } from '../settings.js';
 import { windowStartDay } from '../trust/rescore.js';
 

@@ -78,12 +78,7 @@ export function parseWarmingMessageId(value: string): { sendId: string; tag: str
   return m ? { sendId: m[1]!, tag: m[2]! } : null;
 }
 
-/** Every warming Message-ID named in In-Reply-To or References. */
-export function referencedWarmingIds(headerValues: readonly string[]): { sendId: string; tag: string }[] {
-  const out: { sendId: string; tag: string }[] = [];
-  for (const v of headerValues) for (const id of v.match(/<[^<>\s]+>/g) ?? []) {
-    const p = parseWarmingMessageId(id);
-    if (p) out.push(p);
-  }
-  return out;
+/** Every warming Message-ID named in In-Reply-To or References, as written there. */
+export function referencedWarmingIds(headerValues: readonly string[]): string[] {
+  return headerValues.flatMap((v) => v.match(/<[^<>\s]+>/g) ?? []).filter((id) => parseWarmingMessageId(id) !== null);
 }

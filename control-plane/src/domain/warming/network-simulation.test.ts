@@ -168,7 +168,6 @@ function simulate() {
 
 describe('the warming network over 60 days', () => {
   const { tenants, members, violations } = simulate();
-  if (process.env.SIM_DEBUG) console.log(tenants.filter((t) => t.kind.startsWith('locked')).map((t) => `${t.id} ${t.kind} estimate ${t.estimate?.days} unlocked ${t.unlockedOn} locked ${t.locked}`).join('\n'));
 
   it('has a few hundred members', () => {
     expect(members.length).toBeGreaterThanOrEqual(250);
