@@ -56,6 +56,33 @@ describe('external budget from kumod\'s throttle keys', () => {
     expect(await redis.ttl(key)).toBeGreaterThan(1700);
   });
 
+  it("reads the clock as kumod's script does, in whole seconds: it never sees a token kumod would not give", async () => {
+    const tenant = '44444444-4444-4444-8444-444444444444';
+    const key = 'lua-user-throttle-kcp-ext-44444444-4444-4444-8444-444444444444:1:1:3600';
+    // late in a second, a bucket whose one token frees half way through this second: kumod's script
+    // (now = TIME[1]) still refuses it; a clock with microseconds would say it is there
+    const lateInASecond = async (): Promise<number> => {
+      for (;;) {
+        const [s, us] = (await redis.time()) as unknown as [string, string];
+        if (Number(us) >= 600_000 && Number(us) < 850_000) return Number(s);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    // the read must happen within that same second; a turn of the second during it is tried again
+    for (let attempt = 0; ; attempt++) {
+      const secs = await lateInASecond();
+      await redis.set(key, `${secs}.5`, 'EX', 3600);
+      const b = await readExternalBudget(redis, tenant, '1/h,max_burst=1');
+      const [after] = (await redis.time()) as unknown as [string];
+      if (Number(after) === secs) {
+        expect(b.remaining).toBe(0);
+        expect(await redis.eval(GCRA_STEP, 1, key, 1, 3600, 1)).toBe(0);
+        break;
+      }
+      expect(attempt, 'five reads in a row crossed a second').toBeLessThan(5);
+    }
+  });
+
   it("reads redis-cell's nanosecond format too", async () => {
     const tenant = '33333333-3333-4333-8333-333333333333';
     const [secs] = (await redis.time()) as unknown as [string | number, string | number];

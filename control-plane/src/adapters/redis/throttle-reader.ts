@@ -33,8 +33,12 @@ export async function readExternalBudgets(redis: Redis, requests: readonly Budge
     if (!/NOSCRIPT/.test(e.message)) throw e;
     return redis.eval(READ_SCRIPT, parsed.length, ...parsed.map((p) => p.key));
   })) as [string, string, ...(string | false | null)[]];
-  const now = Number(secs) + Number(micros) / 1e6;
-  return parsed.map((p, i) => ({ key: p.key, ...budget(parseStoredTat(typeof values[i] === 'string' ? (values[i] as string) : null), now, p.spec) }));
+  return parsed.map((p, i) => {
+    const stored = parseStoredTat(typeof values[i] === 'string' ? (values[i] as string) : null);
+    // kumod's own script reads Redis's clock in whole seconds (TIME[1]); redis-cell keeps nanoseconds
+    const now = stored?.kind === 'nanoseconds' ? Number(secs) + Number(micros) / 1e6 : Number(secs);
+    return { key: p.key, ...budget(stored, now, p.spec) };
+  });
 }
 
 export async function readExternalBudget(redis: Redis, tenantId: string, spec: string): Promise<Budget & { key: string }> {
