@@ -8,6 +8,20 @@ cd "$root_dir"
 . scripts/prepare.sh
 bash scripts/ensure-test-tools.sh
 
+# A real kumod for the node-side suites: KUMOD_BIN when given, else the newest KumoMTA release
+# unpacked under ../shared/kumomta/<release>/ (beside the project, as on the project's machines).
+if [ -z "${KUMOD_BIN:-}" ]; then
+  newest=$(ls -d ../shared/kumomta/*/sbin/kumod 2>/dev/null | sort -V | tail -n 1 || true)
+  [ -n "$newest" ] && KUMOD_BIN=$(cd "$(dirname "$newest")" && pwd)/kumod
+fi
+if [ -n "${KUMOD_BIN:-}" ]; then
+  export KUMOD_BIN
+  bash scripts/ensure-kumod-libs.sh "$KUMOD_BIN"
+  echo "[test] kumod: $KUMOD_BIN ($("$KUMOD_BIN" --version 2>/dev/null || echo 'does not run'))" >&2
+else
+  echo "[test] kumod: none (no KUMOD_BIN, nothing under ../shared/kumomta): the real-kumod suites will say they skipped" >&2
+fi
+
 echo "[test] type check" >&2
 npx tsc -p tsconfig.json --noEmit
 echo "[test] vitest" >&2

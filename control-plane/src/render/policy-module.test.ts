@@ -19,6 +19,7 @@ function asLua(m: PolicyModel): unknown {
     format: m.format,
     node: m.node,
     sources: emptyToObj(Object.fromEntries(Object.entries(m.sources).map(([k, s]) => [k, strip({ ...s })]))),
+    providers: emptyToObj(m.providers),
     pools: emptyToObj(Object.fromEntries(Object.entries(m.pools).map(([k, ms]) => [k, ms.map((x) => ({ name: x.source, weight: x.weight }))]))),
     tenants: emptyToObj(Object.fromEntries(Object.entries(m.tenants).map(([k, t]) => [k, strip({ ...t })]))),
     dkim: emptyToObj(m.dkim),
@@ -54,9 +55,19 @@ describe('rendered node policy', () => {
   it('keeps tiers apart and falls back safely', () => {
     const m = buildPolicyModel(load('small-fleet.json'));
     const sourceTier = new Map(load('small-fleet.json').ips.map((ip) => [`ip-${ip.address.replace(/[.:]/g, '-')}`, ip.tier]));
-    // only this node's IPs that carry mail are sources
-    expect(Object.keys(m.sources).sort()).toEqual(['ip-2001-db8--50', 'ip-203-0-113-10', 'ip-203-0-113-20', 'ip-203-0-113-21', 'ip-203-0-113-30']);
-    expect(m.sources['ip-203-0-113-30']!.warmup).toEqual({ gmail: '96/d,max_burst=4', microsoft: '96/d,max_burst=4', yahoo: '96/d,max_burst=4', other: '192/d,max_burst=8' });
+    // every IP this node holds is a source (a cached pool may still name one that just stopped
+    // carrying mail), but only those that carry mail are in pools
+    expect(Object.keys(m.sources).sort()).toEqual(['ip-2001-db8--50', 'ip-203-0-113-10', 'ip-203-0-113-20', 'ip-203-0-113-21', 'ip-203-0-113-30', 'ip-203-0-113-40']);
+    expect(m.sources['ip-203-0-113-40']!.carries_mail).toBe(false);
+    for (const members of Object.values(m.pools)) for (const member of members) expect(m.sources[member.source]!.carries_mail).toBe(true);
+    // a warming IP's caps are named throttles, one per (IP, provider), whatever the MX site
+    expect(m.sources['ip-203-0-113-30']!.warmup).toEqual({
+      gmail: { name: 'kcp-warmup-ip-203-0-113-30-gmail', spec: '96/d,max_burst=4' },
+      microsoft: { name: 'kcp-warmup-ip-203-0-113-30-microsoft', spec: '96/d,max_burst=4' },
+      yahoo: { name: 'kcp-warmup-ip-203-0-113-30-yahoo', spec: '96/d,max_burst=4' },
+      other: { name: 'kcp-warmup-ip-203-0-113-30-other', spec: '192/d,max_burst=8' },
+    });
+    expect(m.providers).toMatchObject({ google: 'gmail', office365: 'microsoft', yahoo: 'yahoo' });
     for (const t of Object.values(m.tenants)) {
       for (const pool of [t.external_pool, t.warming_pool]) if (pool) expect(m.pools[pool]).toBeDefined();
       if (t.tier === 'premium' && t.external_pool) for (const member of m.pools[t.external_pool]!) expect(sourceTier.get(member.source)).toBe('premium');
@@ -70,7 +81,8 @@ describe('rendered node policy', () => {
     const lone = buildPolicyModel(load('standard-only-node.json'));
     // no premium IP here: the premium tenant's mail would leave from the default (standard) pool, not nowhere
     expect(lone.tenants['66666666-6666-4666-8666-666666666666']!.external_pool).toBe(lone.default_pool);
-    expect(Object.keys(lone.sources)).toEqual(['ip-198-51-100-90']);
+    expect(Object.keys(lone.sources).sort()).toEqual(['ip-198-51-100-80', 'ip-198-51-100-90']);
+    expect(Object.values(lone.pools).flat().map((m) => m.source)).not.toContain('ip-198-51-100-80');
   });
 });
 
@@ -78,7 +90,7 @@ describe('hostile values in the policy inputs', () => {
   it('can never become code: the module still parses, runs as data, and reads back the same strings', async () => {
     const fc = (await import('fast-check')).default;
     const hostile = fc.oneof(
-      fc.constantFrom("'", ']]', ']==]', '\n', '\r\n', '\u0000', "'); os.exit(1) --", '--[[', '\\', 'x'.repeat(5000)),
+      fc.constantFrom("'", ']]', ']==]', '\n', '\r\n', '\u0000', "'); os.exit(1) --", '--[[', '\\', 'x'.repeat(5000), '__proto__', 'constructor'),
       fc.string({ unit: 'grapheme', maxLength: 30 }),
     );
     const base = load('small-fleet.json');

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../../src/project-root.js';
+import { kumoRelease } from './kumo-release.js';
 
 export const LUA = process.env.LUA_BIN ?? 'lua5.4';
 
@@ -16,13 +17,19 @@ export interface LuaRun {
   stderr: string;
 }
 
+/**
+ * Run a Lua 5.4 script with the double and the node runtime on its path, and KumoMTA's policy-extras
+ * of the release under test (kumoRelease().shareDir) when there is one.
+ */
 export function runLua(script: string, args: string[] = [], env: Record<string, string> = {}): LuaRun {
   const dir = mkdtempSync(path.join(tmpdir(), 'kcp-lua-'));
   const file = path.join(dir, 'main.lua');
   writeFileSync(file, script);
+  const share = kumoRelease().shareDir;
+  const paths = [path.join(projectRoot(), 'lua-policy', 'test', '?.lua'), path.join(projectRoot(), 'lua-policy', 'src', '?.lua'), ...(share ? [path.join(share, '?.lua')] : [])];
   const r = spawnSync(LUA, [file, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, ...env, LUA_PATH: `${path.join(projectRoot(), 'lua-policy', 'test', '?.lua')};${path.join(projectRoot(), 'lua-policy', 'src', '?.lua')};;` },
+    env: { ...process.env, ...env, LUA_PATH: `${paths.join(';')};;` },
   });
   if (r.error) throw new Error(`cannot run ${LUA}: ${r.error.message} (bash scripts/ensure-test-tools.sh installs it)`);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };

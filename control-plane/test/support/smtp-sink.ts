@@ -1,7 +1,8 @@
 /**
- * A real SMTP server standing in for kumod's SMTP listener in the gateway tests (smtp-server, as kumod
- * itself cannot run in CI). It keeps what it accepted and can be told to refuse recipients, refuse or
- * lose messages, or close connections in the middle of the data.
+ * A real SMTP server (smtp-server): in the gateway tests it stands in for kumod's relay listener, in
+ * the kumod suite for the receiving MTA on the internet. It keeps what it accepted, with the address
+ * the sender connected from, and can be told to refuse recipients, refuse or lose messages, or close
+ * connections in the middle of the data.
  */
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
@@ -10,6 +11,10 @@ export interface SinkMessage {
   mailFrom: string;
   rcptTo: string[];
   raw: Buffer;
+  /** the sender's address: the egress source kumod bound */
+  remoteAddress: string;
+  /** the name the sender gave in EHLO */
+  clientHostname: string;
 }
 
 export interface SinkBehaviour {
@@ -27,7 +32,7 @@ export interface SmtpSink {
   close(): Promise<void>;
 }
 
-export async function startSmtpSink(): Promise<SmtpSink> {
+export async function startSmtpSink(opts: { host?: string } = {}): Promise<SmtpSink> {
   const messages: SinkMessage[] = [];
   const behaviour: SinkBehaviour = {};
   let opened = 0;
@@ -63,12 +68,18 @@ export async function startSmtpSink(): Promise<SmtpSink> {
       stream.on('end', () => {
         if (dropped) return;
         if (behaviour.dataReply) return cb(Object.assign(new Error(behaviour.dataReply.message), { responseCode: behaviour.dataReply.code }));
-        messages.push({ mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcptTo: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks) });
+        messages.push({
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          rcptTo: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks),
+          remoteAddress: session.remoteAddress,
+          clientHostname: session.hostNameAppearsAs,
+        });
         cb(null, `OK ids=sink-${messages.length}`);
       });
     },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, opts.host ?? '127.0.0.1', resolve));
   const port = ((server.server as unknown as { address(): AddressInfo }).address()).port;
   return {
     port,

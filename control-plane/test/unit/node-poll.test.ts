@@ -1,16 +1,19 @@
-/** The node's policy pull (cp_runtime.poll_once) in Lua 5.4 against scripted control-plane answers. */
-import { generateKeyPairSync, sign } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+/** The node's policy pull (cp_pull.poll_once) in Lua 5.4 against scripted control-plane answers. */
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/project-root.js';
 import { runLua } from '../support/lua.js';
+import { kumoRelease } from '../support/kumo-release.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const rawPublic = (publicKey.export({ type: 'spki', format: 'der' }) as Buffer).subarray(12).toString('hex');
 const OLD = readFileSync(path.join(projectRoot(), 'lua-policy/golden/small-fleet.lua'), 'utf8');
 const NEW = readFileSync(path.join(projectRoot(), 'lua-policy/golden/standard-only-node.lua'), 'utf8');
+const sha256 = (t: string) => createHash('sha256').update(t).digest('hex');
+const share = kumoRelease().shareDir;
 
 interface Answer {
   status?: number;
@@ -21,28 +24,36 @@ interface Answer {
   keys?: unknown;
 }
 
-function poll(answer: Answer) {
+interface Setup {
+  /** what generated.lua holds before the pull, and whether its hash was recorded (it was verified) */
+  current?: { text: string; verified: boolean } | null;
+}
+
+function poll(answer: Answer, setup: Setup = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'kcp-poll-'));
-  writeFileSync(path.join(dir, 'generated.lua'), OLD);
-  writeFileSync(path.join(dir, 'answer.lua'), NEW);
-  if (answer.body !== undefined) writeFileSync(path.join(dir, 'answer.lua'), answer.body);
-  const body = readFileSync(path.join(dir, 'answer.lua'), 'utf8');
+  const current = setup.current === undefined ? { text: OLD, verified: true } : setup.current;
+  if (current) {
+    writeFileSync(path.join(dir, 'generated.lua'), current.text);
+    if (current.verified) writeFileSync(path.join(dir, 'generated.lua.sha256'), `${sha256(current.text)}\n`);
+  }
+  const body = answer.body ?? NEW;
+  writeFileSync(path.join(dir, 'answer.lua'), body);
   if (answer.keys !== undefined) writeFileSync(path.join(dir, 'keys.json'), JSON.stringify(answer.keys).replaceAll('DIR', dir));
   const signature = answer.signature === undefined ? sign(null, Buffer.from(body), privateKey).toString('base64') : answer.signature;
   const r = runLua(
     `local json = require 'json'
      local double = require 'kumo_double'
      local kumo = double.install()
-     local cp = require 'cp_runtime'
+     local cp_pull = require 'cp_pull'
      local dir = arg[1]
-     local f = assert(io.open(dir .. '/answer.lua')); local body = f:read('a'); f:close()
+     local f = assert(io.open(dir .. '/answer.lua', 'rb')); local body = f:read('a'); f:close()
      local headers = { ETag = '"new-etag"' }
-     ${signature === null ? '' : `headers['X-KCP-Signature'] = '${signature}'`}
+     ${signature === null ? '' : `headers['X-KCP-Signature'] = ${JSON.stringify(signature)}`}
      double.http_responses = { ${answer.error ? `{ error = '${answer.error}' }` : `{ status = ${answer.status ?? 200}, headers = headers, body = body }`} }
      ${answer.keys === undefined ? '' : `local kf = assert(io.open(dir .. '/keys.json')); table.insert(double.http_responses, { status = 200, body = kf:read('a') }); kf:close()`}
      local pk = ('${rawPublic}'):gsub('%x%x', function(h) return string.char(tonumber(h, 16)) end)
-     local r = cp.poll_once { url = 'https://cp.example/v1/nodes/n1/policy', token = 'node_abc', public_key = pk,
-       generated = dir .. '/generated.lua', last_known_good = dir .. '/last-known-good.lua', etag = '"old-etag"',
+     local r = cp_pull.poll_once { url = 'https://cp.example/v1/nodes/n1/policy', token = 'node_abc', public_key = pk,
+       generated = dir .. '/generated.lua', last_known_good = dir .. '/last-known-good.lua',
        ${answer.keys === undefined ? '' : "keys_url = 'https://cp.example/v1/nodes/n1/dkim-keys', key_dir = dir .. '/dkim',"} }
      local bumps = 0
      for _, c in ipairs(double.calls) do if c.name == 'bump_config_epoch' then bumps = bumps + 1 end end
@@ -51,18 +62,37 @@ function poll(answer: Answer) {
   );
   if (r.status !== 0) throw new Error(r.stderr);
   const out = JSON.parse(r.stdout);
-  const lkg = path.join(dir, 'last-known-good.lua');
-  return { ...out, dir, generated: readFileSync(path.join(dir, 'generated.lua'), 'utf8'), lkg: existsSync(lkg) ? readFileSync(lkg, 'utf8') : null };
+  const read = (f: string) => (existsSync(path.join(dir, f)) ? readFileSync(path.join(dir, f), 'utf8') : null);
+  return { ...out, dir, generated: read('generated.lua'), generatedHash: read('generated.lua.sha256'), lkg: read('last-known-good.lua'), lkgHash: read('last-known-good.lua.sha256') };
 }
 
-describe('node policy pull', () => {
-  it('installs a correctly signed module atomically, keeps the previous as last known good, and reloads', () => {
+describe.skipIf(!share)('node policy pull', () => {
+  it('installs a correctly signed module atomically with its hash, keeps the verified previous one as last known good, and reloads', () => {
     const r = poll({});
-    expect(r.result).toEqual({ status: 'updated', etag: '"new-etag"' });
-    expect(r.request).toEqual({ url: 'https://cp.example/v1/nodes/n1/policy', method: 'GET', headers: { Authorization: 'Bearer node_abc', 'If-None-Match': '"old-etag"' } });
+    expect(r.result).toEqual({ status: 'updated' });
+    // the ETag of what it runs: the content hash the control plane uses too
+    expect(r.request).toEqual({ url: 'https://cp.example/v1/nodes/n1/policy', method: 'GET', headers: { Authorization: 'Bearer node_abc', 'If-None-Match': `"${sha256(OLD)}"` } });
     expect(r.generated).toBe(NEW);
+    expect(r.generatedHash).toBe(`${sha256(NEW)}\n`);
     expect(r.lkg).toBe(OLD);
+    expect(r.lkgHash).toBe(`${sha256(OLD)}\n`);
     expect(r.bumps).toBe(1);
+  });
+
+  it('a current module altered on disk since it was verified never becomes the last known good', () => {
+    const r = poll({}, { current: { text: OLD.replace("'203.0.113.10'", "'198.51.100.66'"), verified: false } });
+    expect(r.result.status).toBe('updated');
+    expect(r.generated).toBe(NEW);
+    expect(r.lkg).toBeNull();
+    // and it was not offered as the ETag either: the node asked for the module again
+    expect(r.request.headers['If-None-Match']).toBeUndefined();
+  });
+
+  it('a current module that verified but no longer passes the checks does not become the last known good', () => {
+    const old = OLD.replace("tier = 'standard'", "tier = 'gold'");
+    const r = poll({}, { current: { text: old, verified: true } });
+    expect(r.result.status).toBe('updated');
+    expect(r.lkg).toBeNull();
   });
 
   it('writes the DKIM keys as separate files before installing a module that names them', () => {
@@ -83,15 +113,17 @@ describe('node policy pull', () => {
 
   it('304: nothing changes', () => {
     const r = poll({ status: 304 });
-    expect(r.result).toEqual({ status: 'unchanged', etag: '"old-etag"' });
+    expect(r.result).toEqual({ status: 'unchanged' });
     expect(r.generated).toBe(OLD);
     expect(r.bumps).toBe(0);
   });
 
   it.each<[string, Answer, string]>([
     ['a forged signature', { signature: sign(null, Buffer.from('something else'), privateKey).toString('base64') }, 'signature does not verify'],
+    ['a signature that is not base64', { signature: 'not base64!' }, 'signature does not verify'],
     ['no signature', { signature: null }, 'unsigned'],
-    ['a signed module that is not valid policy', { body: 'return { format = 99 }' }, 'module refused'],
+    ['a signed module that is not valid policy, with every problem named', { body: NEW.replace("tier = 'premium'", "tier = 'gold'").replace("weight = 100", "weight = 'heavy'") }, 'gold'],
+    ['a signed module of an older format', { body: 'return { format = 1 }' }, 'unsupported format'],
     ['a signed module that tries to run code', { body: "os.execute('touch /tmp/kcp-pwned') return {}" }, 'module refused'],
     ['a server error', { status: 500 }, 'answered 500'],
     ['an unreachable control plane', { error: 'connection refused' }, 'connection refused'],
@@ -100,7 +132,14 @@ describe('node policy pull', () => {
     expect(r.result.status).toBe('failed');
     expect(r.result.reason).toContain(reason);
     expect(r.generated).toBe(OLD);
+    expect(r.generatedHash).toBe(`${sha256(OLD)}\n`);
     expect(r.lkg).toBeNull();
     expect(r.bumps).toBe(0);
+  });
+
+  it('names every problem of a refused module, not just the first', () => {
+    const r = poll({ body: NEW.replace("tier = 'premium'", "tier = 'gold'").replace("weight = 100", "weight = 'heavy'") });
+    expect(r.result.reason).toMatch(/tenant .*gold/);
+    expect(r.result.reason).toMatch(/pool .*weight/);
   });
 });

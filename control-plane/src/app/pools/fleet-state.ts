@@ -32,9 +32,6 @@ export async function loadPooledIps(db: Db | Tx): Promise<PooledIp[]> {
   });
 }
 
-/** IPs that carry mail: active ones at full weight, warming ones at theirs (their caps limit them). */
-export const carriesMail = (ip: PooledIp): boolean => ip.state === 'active' || ip.state === 'warming';
-
 export interface SourceTenantCounts {
   source: string;
   tenantId: string | null;

@@ -11,7 +11,8 @@ import { cursorId, pageById } from '../pagination.js';
 import { readSettings } from '../settings.js';
 import { windowStartDay } from '../trust/rescore.js';
 import { iso, isoOrNull } from '../views.js';
-import { carriesMail, loadPooledIps } from './fleet-state.js';
+import { carriesMail } from '../../domain/fleet/ip-lifecycle.js';
+import { loadPooledIps } from './fleet-state.js';
 
 export async function tiersReport(ctx: AppContext) {
   const settings = await readSettings(ctx.db);
@@ -28,7 +29,7 @@ export async function tiersReport(ctx: AppContext) {
   return {
     tiers: TIERS.map((tier) => {
       const mine = ips.filter((ip) => ip.tier === tier);
-      const carrying = mine.filter(carriesMail);
+      const carrying = mine.filter((ip) => carriesMail(ip.state));
       const byState: Record<string, number> = { warming: 0, active: 0, quarantined: 0, retired: 0 };
       for (const ip of mine) byState[ip.state]!++;
       return {

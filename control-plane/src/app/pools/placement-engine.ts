@@ -17,7 +17,8 @@ import type { Settings } from '../../domain/settings/settings.js';
 import { systemCaller, type Caller } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import { readSettings } from '../settings.js';
-import { carriesMail, loadPooledIps, sourceCounts, type PooledIp } from './fleet-state.js';
+import { carriesMail } from '../../domain/fleet/ip-lifecycle.js';
+import { loadPooledIps, sourceCounts, type PooledIp } from './fleet-state.js';
 
 export interface PlacementRunSummary {
   tenants: number;
@@ -198,7 +199,7 @@ async function activeQuarantines(tx: Tx, now: Date): Promise<Map<string, { until
 }
 
 export function shardFor(tenantId: string, tier: Tier, ips: PooledIp[], shardSize: number): ShardEntry[] {
-  const candidates = ips.filter((ip) => ip.tier === tier && carriesMail(ip));
+  const candidates = ips.filter((ip) => ip.tier === tier && carriesMail(ip.state));
   const byId = new Map(candidates.map((ip) => [ip.ipId, ip]));
   return assignShard(tenantId, candidates.map((ip) => ({ id: ip.ipId, weight: ip.weight })), shardSize).map((m) => ({
     ip_id: m.id,
@@ -249,7 +250,7 @@ export async function runPlacementEngine(ctx: AppContext, tx: Tx, now: Date, onl
   const ips = await loadPooledIps(tx);
   const pools = await tx.selectFrom('ip_pools').select(['id', 'name', 'tier']).execute();
   for (const tier of TIERS) {
-    const tierIps = ips.filter((ip) => ip.tier === tier && carriesMail(ip)).map((ip) => ({ ipId: ip.ipId, nodeId: ip.nodeId, nodeName: ip.nodeName }));
+    const tierIps = ips.filter((ip) => ip.tier === tier && carriesMail(ip.state)).map((ip) => ({ ipId: ip.ipId, nodeId: ip.nodeId, nodeName: ip.nodeName }));
     summary.diversity_problems.push(...checkNodeDiversity(tier, tierIps, s.max_node_share_pct).problems);
   }
 
@@ -289,7 +290,7 @@ export async function runPlacementEngine(ctx: AppContext, tx: Tx, now: Date, onl
         tier: decision.tier,
         origin: keepOverride ? 'operator' : 'engine',
         reason: shard.length === 0 ? `${reason} (the tier has no IP carrying mail yet)` : reason,
-        inputs: { ...decision.inputs, shard_size: s.shard_size, tier_ips: ips.filter((ip) => ip.tier === decision.tier && carriesMail(ip)).length },
+        inputs: { ...decision.inputs, shard_size: s.shard_size, tier_ips: ips.filter((ip) => ip.tier === decision.tier && carriesMail(ip.state)).length },
         shard,
         overrideExpiresAt: keepOverride ? cur!.override_expires_at : null,
       },

@@ -11,6 +11,7 @@ import type { GateFacts, Lane } from '../../domain/submission/gate.js';
 import { relayCandidates, type RoutingIp } from '../../domain/submission/relay-routing.js';
 import type { Tier } from '../../domain/pools/placement.js';
 import { bareAddress } from '../../domain/fleet/naming.js';
+import { carriesMail } from '../../domain/fleet/ip-lifecycle.js';
 import { patternsFor } from '../../domain/suppression/pattern.js';
 import { readSettings } from '../settings.js';
 import { cleanWarmingSendsSince } from '../trust/daily-metrics.js';
@@ -138,7 +139,7 @@ export class SubmissionFacts {
         .execute();
       return {
         nodes: nodes.map((n) => ({ id: n.id, name: n.name, host: n.relay_host ?? bareAddress(n.public_address), port: n.relay_port })),
-        ips: ips.map((ip) => ({ ipId: ip.id, nodeId: ip.node_id, tier: (ip.tier as Tier | null) ?? null, carries: ip.state === 'active' || ip.state === 'warming' })),
+        ips: ips.map((ip) => ({ ipId: ip.id, nodeId: ip.node_id, tier: (ip.tier as Tier | null) ?? null, carries: carriesMail(ip.state) })),
       };
     });
   }

@@ -13,6 +13,9 @@ const ALLOWED: Record<IpState, readonly IpState[]> = {
   retired: [],
 };
 
+/** Whether an IP in this state carries mail: active ones at full weight, warming ones within their caps. */
+export const carriesMail = (state: IpState): boolean => state === 'active' || state === 'warming';
+
 export function canTransition(from: IpState, to: IpState): boolean {
   return ALLOWED[from].includes(to);
 }

@@ -12,6 +12,19 @@ export function egressSourceName(address: string): string {
 export const MAILBOX_PROVIDERS = ['gmail', 'microsoft', 'yahoo', 'other'] as const;
 export type MailboxProvider = (typeof MAILBOX_PROVIDERS)[number];
 
+/**
+ * KumoMTA's shaping data names the provider of an MX site (`[provider."google"]` in the shaping.toml
+ * it ships, matched by MX suffix); these are the ones whose sites take a warm-up class of their own.
+ * Any other site is `other`. Sent to the nodes as data, so the node runtime holds no provider table.
+ */
+export const KUMO_SHAPING_PROVIDER_CLASSES: Readonly<Record<string, Exclude<MailboxProvider, 'other'>>> = {
+  google: 'gmail',
+  outlook: 'microsoft',
+  office365: 'microsoft',
+  'office365-dane': 'microsoft',
+  yahoo: 'yahoo',
+};
+
 const PROVIDER_DOMAINS: Record<Exclude<MailboxProvider, 'other'>, RegExp> = {
   gmail: /^(gmail\.com|googlemail\.com)$/,
   microsoft: /^(outlook|hotmail|live|msn)\.[a-z.]+$|^passport\.com$/,

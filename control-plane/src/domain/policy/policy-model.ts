@@ -8,18 +8,20 @@
  * tenant, so a fleet of 10,000 tenants needs only as many pools as there are distinct IP sets.
  */
 import { createHash } from 'node:crypto';
-import { egressSourceName, type MailboxProvider } from '../fleet/naming.js';
+import { carriesMail, type IpState } from '../fleet/ip-lifecycle.js';
+import { egressSourceName, KUMO_SHAPING_PROVIDER_CLASSES, MAILBOX_PROVIDERS, type MailboxProvider } from '../fleet/naming.js';
 import { capsAsThrottles, type ProviderCaps } from '../fleet/warmup.js';
 import type { Tier } from '../pools/placement.js';
-import { externalThrottleName } from './throttles.js';
+import { externalThrottleName, warmupThrottleName } from './throttles.js';
 
-export const POLICY_FORMAT = 1;
+/** The shape of the generated module; the node runtime refuses any other (lua-policy/src/cp_data.lua). */
+export const POLICY_FORMAT = 2;
 
 export interface PolicyIp {
   ipId: string;
   address: string;
   nodeId: string;
-  state: 'warming' | 'active' | 'quarantined' | 'retired';
+  state: IpState;
   rdnsName: string;
   tier: Tier | null;
   weight: number;
@@ -48,7 +50,12 @@ export interface PolicyInputs {
 export interface PolicyModel {
   format: number;
   node: { name: string };
-  sources: Record<string, { source_address: string; ehlo_domain: string; warmup: Record<MailboxProvider, string> | null }>;
+  /**
+   * Every IP the node holds, whether or not it carries mail: a pool kumod cached from the previous
+   * module may still name an IP that has just been retired or quarantined, and a source kumod cannot
+   * resolve fails reception. Pools name only sources that carry mail.
+   */
+  sources: Record<string, { source_address: string; ehlo_domain: string; carries_mail: boolean; warmup: Record<MailboxProvider, { name: string; spec: string }> | null }>;
   pools: Record<string, { source: string; weight: number }[]>;
   tenants: Record<string, { tier: Tier; external_pool: string | null; warming_pool: string | null; external_locked: boolean; external_throttle: { name: string; spec: string } | null }>;
   dkim: Record<string, { selector: string; algorithm: 'rsa-sha256' | 'ed25519-sha256'; key_file: string }>;
@@ -56,9 +63,17 @@ export interface PolicyModel {
   inbound_domains: string[];
   /** where mail of unknown tenants, or of tenants with no IP here, leaves from; null: kumod's own default */
   default_pool: string | null;
+  /** KumoMTA shaping provider name -> warm-up class (sites of any other provider are `other`) */
+  providers: Record<string, MailboxProvider>;
 }
 
-const carries = (ip: PolicyIp): boolean => ip.state === 'active' || ip.state === 'warming';
+/** A record keyed by names that come from tenants and operators: no prototype, so `__proto__` is a key like any other. */
+const dict = <T>(): Record<string, T> => Object.create(null) as Record<string, T>;
+
+const warmupThrottles = (source: string, caps: ProviderCaps): Record<MailboxProvider, { name: string; spec: string }> => {
+  const specs = capsAsThrottles(caps);
+  return Object.fromEntries(MAILBOX_PROVIDERS.map((p) => [p, { name: warmupThrottleName(source, p), spec: specs[p] }])) as Record<MailboxProvider, { name: string; spec: string }>;
+};
 
 function poolName(prefix: string, sources: string[]): string {
   const h = createHash('sha256').update(sources.join(',')).digest('hex').slice(0, 10);
@@ -66,18 +81,21 @@ function poolName(prefix: string, sources: string[]): string {
 }
 
 export function buildPolicyModel(i: PolicyInputs): PolicyModel {
-  const local = i.ips.filter((ip) => ip.nodeId === i.node.id && carries(ip)).sort((a, b) => (a.address < b.address ? -1 : 1));
+  const held = i.ips.filter((ip) => ip.nodeId === i.node.id).sort((a, b) => (a.address < b.address ? -1 : 1));
+  const local = held.filter((ip) => carriesMail(ip.state));
   const localById = new Map(local.map((ip) => [ip.ipId, ip]));
-  const sources: PolicyModel['sources'] = {};
-  for (const ip of local) {
-    sources[egressSourceName(ip.address)] = {
+  const sources = dict<PolicyModel['sources'][string]>();
+  for (const ip of held) {
+    const name = egressSourceName(ip.address);
+    sources[name] = {
       source_address: ip.address,
       ehlo_domain: ip.rdnsName,
-      warmup: ip.state === 'warming' && ip.warmupCaps ? capsAsThrottles(ip.warmupCaps) : null,
+      carries_mail: carriesMail(ip.state),
+      warmup: ip.state === 'warming' && ip.warmupCaps ? warmupThrottles(name, ip.warmupCaps) : null,
     };
   }
 
-  const pools: PolicyModel['pools'] = {};
+  const pools = dict<PolicyModel['pools'][string]>();
   const definePool = (prefix: string, ips: PolicyIp[]): string | null => {
     if (ips.length === 0) return null;
     const members = ips.map((ip) => ({ source: egressSourceName(ip.address), weight: ip.weight })).sort((a, b) => (a.source < b.source ? -1 : 1));
@@ -91,8 +109,8 @@ export function buildPolicyModel(i: PolicyInputs): PolicyModel {
   const defaultPool = tierPool('rehabilitation') ?? tierPool('quarantine') ?? tierPool('standard');
   const warmingPool = tierPool('rehabilitation') ?? defaultPool;
 
-  const tenants: PolicyModel['tenants'] = {};
-  const dkim: PolicyModel['dkim'] = {};
+  const tenants = dict<PolicyModel['tenants'][string]>();
+  const dkim = dict<PolicyModel['dkim'][string]>();
   for (const t of [...i.tenants].sort((a, b) => (a.id < b.id ? -1 : 1))) {
     const mine = t.shardIpIds.map((id) => localById.get(id)).filter((ip): ip is PolicyIp => ip !== undefined && ip.tier === t.tier);
     const external = t.tier === 'premium' || t.tier === 'standard' ? (definePool(t.tier, mine) ?? tierPool(t.tier) ?? defaultPool) : null;
@@ -108,7 +126,17 @@ export function buildPolicyModel(i: PolicyInputs): PolicyModel {
     }
   }
   const inbound = [...new Set(Object.keys(dkim).map((d) => `bounces.${d}`))].sort();
-  return { format: POLICY_FORMAT, node: { name: i.node.name }, sources, pools, tenants, dkim, inbound_domains: inbound, default_pool: defaultPool };
+  return {
+    format: POLICY_FORMAT,
+    node: { name: i.node.name },
+    sources,
+    pools,
+    tenants,
+    dkim,
+    inbound_domains: inbound,
+    default_pool: defaultPool,
+    providers: { ...KUMO_SHAPING_PROVIDER_CLASSES },
+  };
 }
 
 /** Canonical JSON (sorted keys) of the model, and its SHA-256: the name of what a node runs. */

@@ -6,6 +6,13 @@
  */
 export const externalThrottleName = (tenantId: string): string => `kcp-ext-${tenantId}`;
 
+/**
+ * A warming IP's daily cap for one mailbox provider, as one named source-selection throttle
+ * (`additional_source_selection_rates`): kumod keys it by this name alone, so every MX site of the
+ * provider shares the one bucket, on whichever node the IP lives.
+ */
+export const warmupThrottleName = (sourceName: string, provider: string): string => `kcp-warmup-${sourceName}-${provider}`;
+
 export interface ThrottleSpec {
   limit: number;
   periodSeconds: number;
@@ -24,8 +31,14 @@ export function parseThrottleSpec(spec: string): ThrottleSpec | null {
   return { limit, periodSeconds: k * UNITS[m[3]!]!, maxBurst: m[4] === undefined ? limit : Number(m[4]) };
 }
 
-export function throttleRedisKey(name: string, spec: string): string {
+/** The Redis key of a throttle kumod names verbatim (additional_*_rates): `<name>:<limit>:<burst>:<period>`. */
+export function namedThrottleRedisKey(name: string, spec: string): string {
   const s = parseThrottleSpec(spec);
   if (!s) throw new RangeError(`not a throttle spec: ${spec}`);
-  return `lua-user-throttle-${name}:${s.limit}:${s.maxBurst}:${s.periodSeconds}`;
+  return `${name}:${s.limit}:${s.maxBurst}:${s.periodSeconds}`;
+}
+
+/** The Redis key of `kumo.make_throttle(name, spec)`: kumod prefixes the name with `lua-user-throttle-`. */
+export function throttleRedisKey(name: string, spec: string): string {
+  return namedThrottleRedisKey(`lua-user-throttle-${name}`, spec);
 }
