@@ -60,6 +60,10 @@ CREATE TABLE tenants (
   pseudonym           text NOT NULL UNIQUE CHECK (pseudonym ~ '^Sender_[0-9]{4,8}$'),
   status              tenant_status NOT NULL DEFAULT 'active',
   leaderboard_opt_out boolean NOT NULL DEFAULT false,
+  -- the engagement terms (opens, replies) the tenant reports for its external mail; the others take
+  -- their prior (trust settings)
+  engagement_reported text[] NOT NULL DEFAULT '{}'
+    CHECK (array_position(engagement_reported, NULL) IS NULL AND cardinality(engagement_reported) <= 20),
   created_at          timestamptz NOT NULL DEFAULT now(),
   updated_at          timestamptz NOT NULL DEFAULT now()
 );
@@ -308,7 +312,11 @@ CREATE TABLE tenant_daily_metrics (
   lane         lane NOT NULL,
   sent         bigint NOT NULL DEFAULT 0 CHECK (sent >= 0),
   delivered    bigint NOT NULL DEFAULT 0 CHECK (delivered >= 0),
+  -- bounces in the score: bounced messages and soft-bounce streaks; sent = delivered + (hard_bounces -
+  -- streak_bounces) + expired
   hard_bounces bigint NOT NULL DEFAULT 0 CHECK (hard_bounces >= 0),
+  streak_bounces bigint NOT NULL DEFAULT 0 CHECK (streak_bounces >= 0),
+  expired      bigint NOT NULL DEFAULT 0 CHECK (expired >= 0),
   soft_bounces bigint NOT NULL DEFAULT 0 CHECK (soft_bounces >= 0),
   complaints   bigint NOT NULL DEFAULT 0 CHECK (complaints >= 0),
   opens        bigint NOT NULL DEFAULT 0 CHECK (opens >= 0),
@@ -345,6 +353,9 @@ CREATE TABLE tenant_trust (
   lock_reason        text CHECK (length(lock_reason) <= 1000),
   -- clean warming sends the tenant was told to send when it was locked ("312 of 400")
   rehab_target_sends integer CHECK (rehab_target_sends >= 0),
+  -- clean warming sends still needed to unlock, as of computed_at (NULL: not locked, or clean sends
+  -- alone cannot unlock the tenant)
+  rehab_remaining_sends integer CHECK (rehab_remaining_sends >= 0),
   computed_at        timestamptz NOT NULL,
   CHECK (locked = (locked_at IS NOT NULL)),
   CHECK (locked = (lock_kind IS NOT NULL)),

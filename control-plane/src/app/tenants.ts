@@ -11,6 +11,7 @@ import { iso } from './views.js';
 import { rescoreTenants } from './trust/rescore.js';
 import type { TenantsTable } from '../adapters/pg/tables.js';
 import type { Selectable } from 'kysely';
+import type { EngagementKey } from '../domain/trust/components.js';
 
 export interface TenantView {
   id: string;
@@ -19,6 +20,7 @@ export interface TenantView {
   pseudonym: string;
   status: 'active' | 'suspended';
   leaderboard_opt_out: boolean;
+  engagement_reported: string[];
   created_at: string;
   updated_at: string;
 }
@@ -30,6 +32,7 @@ const view = (t: Selectable<TenantsTable>): TenantView => ({
   pseudonym: t.pseudonym,
   status: t.status,
   leaderboard_opt_out: t.leaderboard_opt_out,
+  engagement_reported: [...t.engagement_reported].sort(),
   created_at: iso(t.created_at),
   updated_at: iso(t.updated_at),
 });
@@ -38,6 +41,7 @@ export interface CreateTenantInput {
   slug: string;
   display_name: string;
   leaderboard_opt_out?: boolean | undefined;
+  engagement_reported?: EngagementKey[] | undefined;
 }
 
 export async function createTenant(ctx: AppContext, caller: Caller, input: CreateTenantInput): Promise<TenantView> {
@@ -56,6 +60,7 @@ export async function createTenant(ctx: AppContext, caller: Caller, input: Creat
           display_name: input.display_name,
           pseudonym,
           leaderboard_opt_out: input.leaderboard_opt_out ?? false,
+          engagement_reported: [...new Set(input.engagement_reported ?? [])].sort(),
           updated_at: ctx.now(),
           created_at: ctx.now(),
         })
@@ -93,19 +98,23 @@ export interface UpdateTenantInput {
   display_name?: string | undefined;
   status?: 'active' | 'suspended' | undefined;
   leaderboard_opt_out?: boolean | undefined;
+  engagement_reported?: EngagementKey[] | undefined;
 }
 
 export async function updateTenant(ctx: AppContext, caller: Caller, id: string, patch: UpdateTenantInput): Promise<TenantView> {
   return inTransaction(ctx.db, async (tx) => {
     const before = await tx.selectFrom('tenants').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
     if (!before) throw notFound('tenant', id);
+    const { engagement_reported, ...rest } = patch;
     const row = await tx
       .updateTable('tenants')
-      .set({ ...definedOnly(patch), updated_at: ctx.now() })
+      .set({ ...definedOnly(rest), ...(engagement_reported ? { engagement_reported: [...new Set(engagement_reported)].sort() } : {}), updated_at: ctx.now() })
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirstOrThrow();
     await writeAudit(tx, caller, { action: 'tenant.update', targetType: 'tenant', targetId: id, tenantId: id, details: { before: view(before), after: view(row) } });
+    // what the tenant reports changes how its score is computed: at once, not at the next hourly rescore
+    if (engagement_reported) await rescoreTenants(tx, [id], ctx.now());
     return view(row);
   });
 }

@@ -6,8 +6,9 @@ import { kumoRecord } from '../support/kumo-records.js';
 let h: Harness;
 const ids: Record<string, any> = {};
 
+// these tenants report their engagement: placement follows what they report
 async function verifiedTenant(slug: string): Promise<string> {
-  const t = await expectJson(await h.request('POST', '/v1/tenants', { body: { slug, display_name: slug } }), 201);
+  const t = await expectJson(await h.request('POST', '/v1/tenants', { body: { slug, display_name: slug, engagement_reported: ['opens', 'replies'] } }), 201);
   const d = await expectJson(await h.request('POST', `/v1/tenants/${t.id}/domains`, { body: { domain: `${slug}.example` } }), 201);
   await expectJson(await h.request('PATCH', `/v1/tenants/${t.id}/domains/${d.id}`, { body: { spf_state: 'verified', dkim_state: 'verified', dmarc_state: 'verified' } }), 200);
   return t.id;

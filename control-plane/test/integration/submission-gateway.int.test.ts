@@ -38,11 +38,11 @@ async function setTrust(tenantId: string, t: { score: number; locked: boolean; r
     .insertInto('tenant_trust')
     .values({
       tenant_id: tenantId, score: t.score, basis: 'wilson_interval', locked: t.locked, lock_kind: t.locked ? 'score' : null,
-      locked_at: t.locked ? now : null, lock_reason: t.locked ? `score ${t.score} fell below 70` : null, rehab_target_sends: t.rehab ?? null, computed_at: now,
+      locked_at: t.locked ? now : null, lock_reason: t.locked ? `score ${t.score} fell below 70` : null, rehab_target_sends: t.rehab ?? null, rehab_remaining_sends: t.rehab ?? null, computed_at: now,
     })
     .onConflict((oc) => oc.column('tenant_id').doUpdateSet((eb) => ({
       score: eb.ref('excluded.score'), locked: eb.ref('excluded.locked'), lock_kind: eb.ref('excluded.lock_kind'), locked_at: eb.ref('excluded.locked_at'),
-      lock_reason: eb.ref('excluded.lock_reason'), rehab_target_sends: eb.ref('excluded.rehab_target_sends'),
+      lock_reason: eb.ref('excluded.lock_reason'), rehab_target_sends: eb.ref('excluded.rehab_target_sends'), rehab_remaining_sends: eb.ref('excluded.rehab_remaining_sends'),
     })))
     .execute();
 }

@@ -5,8 +5,8 @@ import { kumoRecord } from '../support/kumo-records.js';
 let h: Harness;
 let nodeToken: string;
 
-async function verifiedTenant(slug: string): Promise<string> {
-  const t = await expectJson(await h.request('POST', '/v1/tenants', { body: { slug, display_name: slug } }), 201);
+async function verifiedTenant(slug: string, opts: { reported?: string[] } = {}): Promise<string> {
+  const t = await expectJson(await h.request('POST', '/v1/tenants', { body: { slug, display_name: slug, ...(opts.reported ? { engagement_reported: opts.reported } : {}) } }), 201);
   const d = await expectJson(await h.request('POST', `/v1/tenants/${t.id}/domains`, { body: { domain: `${slug}.example` } }), 201);
   await expectJson(await h.request('PATCH', `/v1/tenants/${t.id}/domains/${d.id}`, { body: { spf_state: 'verified', dkim_state: 'verified', dmarc_state: 'verified' } }), 200);
   return t.id;
@@ -28,28 +28,67 @@ describe('trust score through the API', () => {
     expect(trust.rehabilitation.instructions).toContain('SPF, DKIM and DMARC');
   });
 
-  it('5 bounces in 100 sends locks; the API says 400 clean warming sends; warming deliveries count toward it', async () => {
+  it('5 bounces in 100 sends lock; the target comes from the unlock rule, counts add up, and doing what it says unlocks', async () => {
+    // a tenant that reports no engagement: its external mail is taken to engage at the priors
     const t = await verifiedTenant('bouncy');
     const at = new Date(Date.now() - 3600_000);
     await ingest([...Array.from({ length: 95 }, () => kumoRecord('Delivery', { tenant: t, at })), ...Array.from({ length: 5 }, () => kumoRecord('Bounce', { tenant: t, at }))]);
     const locked = await expectJson(await h.request('GET', `/v1/tenants/${t}/trust`), 200);
-    expect(locked).toMatchObject({ locked: true, basis: 'wilson_interval', sample: { sends: 100, sufficient: true } });
-    expect(locked.rates.bounce.raw_pct).toBe(5);
-    expect(locked.rehabilitation).toMatchObject({ clean_sends_needed: 400, target_at_lock: 400, bounce: { current_pct: 5, target_pct: 1, clean_sends_needed: 400 } });
-    expect(locked.rehabilitation.instructions).toContain('Send 400 clean warming messages');
-    expect(locked.rehabilitation.progress).toMatchObject({ clean_warming_sends: 0, target: 400, text: '0 of 400 clean warming sends' });
-    expect(locked.history.items[0]).toMatchObject({ locked: true, lock_reason: expect.stringContaining('fell below 70') });
+    expect(locked).toMatchObject({ locked: true, basis: 'wilson_interval', sample: { sends: 100, sufficient: true }, engagement_reported: [] });
+    expect(locked.counts).toMatchObject({ sent: 100, delivered: 95, bounced: 5, expired: 0, bounces_scored: 5 });
+    expect(locked.counts.sent).toBe(locked.counts.delivered + locked.counts.bounced + locked.counts.expired);
+    expect(locked.rates.bounces.raw_pct).toBe(5);
+    expect(locked.rates.replies).toMatchObject({ source: 'prior', raw_pct: 12 });
+    // the score and the reason say the same number
+    expect(locked.score).toBe(28);
+    expect(locked.history.items[0]).toMatchObject({ locked: true, lock_reason: expect.stringContaining(`score ${locked.score} fell below 70`) });
     expect(locked.history.items[0].components.contributions.bounces).toBeLessThan(0);
+    // the seed's arithmetic holds as a milestone; the target is what unlocks under the rule
+    expect(locked.rehabilitation.milestones.bounces).toEqual({ current_pct: 5, target_pct: 1, clean_sends_needed: 400 });
+    const target: number = locked.rehabilitation.clean_sends_needed;
+    expect(target).toBeGreaterThan(400);
+    expect(locked.rehabilitation.instructions).toContain(`Send ${target} clean warming messages`);
+    expect(locked.rehabilitation.progress).toMatchObject({ clean_warming_sends: 0, remaining: target, target, text: `0 of ${target} clean warming sends` });
 
-    await ingest(Array.from({ length: 312 }, () => kumoRecord('Delivery', { tenant: t, lane: 'warming' })));
+    // clean warming sends, which the network's peers and seeds engage with (at least 30% replies, 80% opens)
+    const warm = async (n: number, tag: string) => {
+      const recipients = Array.from({ length: n }, (_, i) => `${tag}${i}@peer.example`);
+      await ingest(recipients.map((r) => kumoRecord('Delivery', { tenant: t, lane: 'warming', recipient: r })));
+      const now = new Date().toISOString();
+      await engage([
+        ...recipients.slice(0, Math.ceil(n * 0.3)).map((_, i) => ({ id: `${tag}-r${i}`, tenant_id: t, lane: 'warming', kind: 'reply', occurred_at: now })),
+        ...recipients.slice(0, Math.ceil(n * 0.8)).map((_, i) => ({ id: `${tag}-o${i}`, tenant_id: t, lane: 'warming', kind: 'open', occurred_at: now })),
+      ]);
+    };
+    await warm(100, 'w1-');
     const progressing = await expectJson(await h.request('GET', `/v1/tenants/${t}/trust`), 200);
-    expect(progressing.rehabilitation.progress.text).toBe('312 of 400 clean warming sends');
-    expect(progressing.rehabilitation.clean_sends_needed).toBe(88);
     expect(progressing.locked).toBe(true);
+    const remaining: number = progressing.rehabilitation.clean_sends_needed;
+    expect(progressing.rehabilitation.progress).toMatchObject({ clean_warming_sends: 100, remaining, target: 100 + remaining, text: `100 of ${100 + remaining} clean warming sends` });
+    expect(progressing.rehabilitation.progress.estimated_unlock_on).toBeNull(); // no warming plan today: no date promised
+    // the tenant does exactly what it was told: it unlocks
+    await warm(remaining, 'w2-');
+    const done = await expectJson(await h.request('GET', `/v1/tenants/${t}/trust`), 200);
+    expect(done).toMatchObject({ locked: false, external_sending: 'allowed', rehabilitation: null });
+    expect(done.score).toBeGreaterThanOrEqual(75);
+  });
+
+  it('a clean tenant that reports no engagement is not locked for it; one that reports it is judged on what it reports', async () => {
+    const quiet = await verifiedTenant('quiet');
+    await ingest(Array.from({ length: 200 }, () => kumoRecord('Delivery', { tenant: quiet })));
+    const q = await expectJson(await h.request('GET', `/v1/tenants/${quiet}/trust`), 200);
+    expect(q).toMatchObject({ locked: false, score: 78, engagement_reported: [] });
+    expect(q.rates.opens).toMatchObject({ source: 'prior', raw_pct: 50 });
+    // it now declares that it reports opens and replies, and has reported none: that is zero engagement
+    expect((await expectJson(await h.request('PATCH', `/v1/tenants/${quiet}`, { body: { engagement_reported: ['replies', 'opens'] } }), 200)).engagement_reported).toEqual(['opens', 'replies']);
+    const r = await expectJson(await h.request('GET', `/v1/tenants/${quiet}/trust`), 200);
+    expect(r).toMatchObject({ score: 50, locked: true });
+    expect(r.rates.opens.source).toBe('observed');
+    expect((await h.request('PATCH', `/v1/tenants/${quiet}`, { body: { engagement_reported: ['clicks'] } })).status).toBe(400);
   });
 
   it('engagement lifts the score; a locked tenant unlocks only past the higher threshold', async () => {
-    const t = await verifiedTenant('engaged');
+    const t = await verifiedTenant('engaged', { reported: ['opens', 'replies'] });
     const at = new Date(Date.now() - 3600_000);
     const delivered = Array.from({ length: 600 }, (_, i) => kumoRecord('Delivery', { tenant: t, at, recipient: `p${i}@gmail.com` }));
     await ingest(delivered);

@@ -45,6 +45,8 @@ export interface TenantsTable {
   pseudonym: string;
   status: ColumnType<'active' | 'suspended', 'active' | 'suspended' | undefined>;
   leaderboard_opt_out: ColumnType<boolean, boolean | undefined>;
+  /** the engagement terms the tenant reports (opens, replies); the others take their prior */
+  engagement_reported: ColumnType<string[], string[] | undefined, string[]>;
   created_at: Generated<Date>;
   updated_at: Timestamp;
 }
@@ -247,6 +249,8 @@ export interface TenantDailyMetricsTable {
   sent: ColumnType<string, number, number>;
   delivered: ColumnType<string, number, number>;
   hard_bounces: ColumnType<string, number, number>;
+  streak_bounces: ColumnType<string, number, number>;
+  expired: ColumnType<string, number, number>;
   soft_bounces: ColumnType<string, number, number>;
   complaints: ColumnType<string, number, number>;
   opens: ColumnType<string, number, number>;
@@ -274,6 +278,8 @@ export interface TenantTrustTable {
   locked_at: NullableTimestamp;
   lock_reason: string | null;
   rehab_target_sends: number | null;
+  /** clean warming sends still needed to unlock under the rule, when computed; null: not locked, or clean sends alone cannot unlock */
+  rehab_remaining_sends: number | null;
   computed_at: Timestamp;
 }
 

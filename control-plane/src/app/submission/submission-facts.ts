@@ -150,7 +150,7 @@ export class SubmissionFacts {
       .selectFrom('tenants as t')
       .leftJoin('tenant_trust as tt', 'tt.tenant_id', 't.id')
       .leftJoin('tenant_placements as pl', (j) => j.onRef('pl.tenant_id', '=', 't.id').on('pl.superseded_at', 'is', null))
-      .select(['t.id', 't.status', 'tt.score', 'tt.locked', 'tt.locked_at', 'tt.rehab_target_sends', 'pl.tier', 'pl.shard'])
+      .select(['t.id', 't.status', 'tt.score', 'tt.locked', 'tt.lock_kind', 'tt.locked_at', 'tt.rehab_remaining_sends', 'pl.tier', 'pl.shard'])
       .where('t.id', '=', tenantId)
       .executeTakeFirst();
     if (!tenant) return null;
@@ -179,9 +179,16 @@ export class SubmissionFacts {
     const scored = tenant.score !== null;
     const locked = scored ? tenant.locked === true : true;
     let rehabilitation: string | null = scored ? null : 'The tenant has not been scored yet: the worker scores new tenants within minutes.';
-    if (scored && locked && tenant.rehab_target_sends !== null && tenant.locked_at) {
-      const done = Math.min(await cleanWarmingSendsSince(this.db, tenantId, tenant.locked_at), tenant.rehab_target_sends);
-      rehabilitation = `Rehabilitation: ${done} of ${tenant.rehab_target_sends} clean warming sends done; send them on the warming lane.`;
+    if (scored && locked && tenant.lock_kind === 'authentication') {
+      rehabilitation = 'Verify SPF, DKIM and DMARC for the sending domain.';
+    } else if (scored && locked && tenant.locked_at) {
+      // the remaining sends come from the unlock rule on counts that include what was done
+      const done = await cleanWarmingSendsSince(this.db, tenantId, tenant.locked_at);
+      const remaining = tenant.rehab_remaining_sends;
+      rehabilitation =
+        remaining === null
+          ? `Rehabilitation: ${done} clean warming sends so far, and clean sends alone cannot unlock it: it needs more engagement (see its trust page).`
+          : `Rehabilitation: ${done} of ${done + remaining} clean warming sends done; send them on the warming lane.`;
     }
 
     const tier = (tenant.tier as Tier | null) ?? null;

@@ -1,44 +1,31 @@
 /** Reading and adding to tenant_daily_metrics; one statement per batch, never a round trip per row. */
 import { sql } from 'kysely';
 import type { Db, Tx } from '../../adapters/pg/database.js';
-import type { DailyMetrics, MetricCounts } from '../../domain/trust/rollup.js';
+import { METRIC_COUNTERS, zeroMetrics, type DailyMetrics, type MetricCounts } from '../../domain/trust/rollup.js';
 import type { Lane } from '../../domain/events/kumo-log-record.js';
-
-const COUNTERS = ['sent', 'delivered', 'hard_bounces', 'soft_bounces', 'complaints', 'opens', 'clicks', 'replies'] as const;
 
 /** Add rollup deltas (upsert, summing into existing rows). */
 export async function addDailyMetrics(tx: Tx | Db, rows: DailyMetrics[]): Promise<void> {
   if (rows.length === 0) return;
-  const col = <K extends keyof DailyMetrics>(k: K) => rows.map((r) => r[k]);
+  const columns = sql.join(METRIC_COUNTERS.map((c) => sql.ref(c)));
+  const arrays = sql.join(METRIC_COUNTERS.map((c) => sql`${rows.map((r) => r[c])}::bigint[]`));
+  const sums = sql.join(METRIC_COUNTERS.map((c) => sql`${sql.ref(c)} = tenant_daily_metrics.${sql.ref(c)} + excluded.${sql.ref(c)}`));
   await sql`
-    INSERT INTO tenant_daily_metrics (tenant_id, day, lane, sent, delivered, hard_bounces, soft_bounces, complaints, opens, clicks, replies)
-    SELECT * FROM unnest(
-      ${col('tenantId')}::uuid[], ${col('day')}::date[], ${col('lane')}::lane[],
-      ${col('sent')}::bigint[], ${col('delivered')}::bigint[], ${col('hard_bounces')}::bigint[], ${col('soft_bounces')}::bigint[],
-      ${col('complaints')}::bigint[], ${col('opens')}::bigint[], ${col('clicks')}::bigint[], ${col('replies')}::bigint[])
-    ON CONFLICT (tenant_id, day, lane) DO UPDATE SET
-      sent = tenant_daily_metrics.sent + excluded.sent,
-      delivered = tenant_daily_metrics.delivered + excluded.delivered,
-      hard_bounces = tenant_daily_metrics.hard_bounces + excluded.hard_bounces,
-      soft_bounces = tenant_daily_metrics.soft_bounces + excluded.soft_bounces,
-      complaints = tenant_daily_metrics.complaints + excluded.complaints,
-      opens = tenant_daily_metrics.opens + excluded.opens,
-      clicks = tenant_daily_metrics.clicks + excluded.clicks,
-      replies = tenant_daily_metrics.replies + excluded.replies`.execute(tx);
+    INSERT INTO tenant_daily_metrics (tenant_id, day, lane, ${columns})
+    SELECT * FROM unnest(${rows.map((r) => r.tenantId)}::uuid[], ${rows.map((r) => r.day)}::date[], ${rows.map((r) => r.lane)}::lane[], ${arrays})
+    ON CONFLICT (tenant_id, day, lane) DO UPDATE SET ${sums}`.execute(tx);
 }
 
 export type LaneCounts = Record<Lane, MetricCounts>;
 
-const zero = (): MetricCounts => ({ sent: 0, delivered: 0, hard_bounces: 0, soft_bounces: 0, complaints: 0, opens: 0, clicks: 0, replies: 0 });
-
 /** Window totals per tenant and lane, from `fromDay` (inclusive, UTC) on. */
 export async function readWindowCounts(db: Db | Tx, tenantIds: string[], fromDay: string): Promise<Map<string, LaneCounts>> {
-  const out = new Map<string, LaneCounts>(tenantIds.map((id) => [id, { external: zero(), warming: zero() }]));
+  const out = new Map<string, LaneCounts>(tenantIds.map((id) => [id, { external: zeroMetrics(), warming: zeroMetrics() }]));
   if (tenantIds.length === 0) return out;
   const rows = await db
     .selectFrom('tenant_daily_metrics')
     .select(['tenant_id', 'lane'])
-    .select((eb) => COUNTERS.map((c) => eb.fn.sum<string>(c).as(c)))
+    .select((eb) => METRIC_COUNTERS.map((c) => eb.fn.sum<string>(c).as(c)))
     .where('tenant_id', 'in', tenantIds)
     .where('day', '>=', fromDay)
     .groupBy(['tenant_id', 'lane'])
@@ -46,8 +33,21 @@ export async function readWindowCounts(db: Db | Tx, tenantIds: string[], fromDay
   for (const r of rows) {
     const lanes = out.get(r.tenant_id)!;
     const target = lanes[r.lane];
-    for (const c of COUNTERS) target[c] = Number((r as unknown as Record<string, string>)[c]);
+    for (const c of METRIC_COUNTERS) target[c] = Number((r as unknown as Record<string, string>)[c]);
   }
+  return out;
+}
+
+/** The whole network's warming lane over the window, summed: how warming mail engages. */
+export async function networkWarmingCounts(db: Db | Tx, fromDay: string): Promise<MetricCounts> {
+  const row = await db
+    .selectFrom('tenant_daily_metrics')
+    .select((eb) => METRIC_COUNTERS.map((c) => eb.fn.coalesce(eb.fn.sum<string>(c), sql<string>`0`).as(c)))
+    .where('lane', '=', 'warming')
+    .where('day', '>=', fromDay)
+    .executeTakeFirstOrThrow();
+  const out = zeroMetrics();
+  for (const c of METRIC_COUNTERS) out[c] = Number((row as unknown as Record<string, string>)[c]);
   return out;
 }
 

@@ -6,13 +6,29 @@
 import type { Db, Tx } from '../../adapters/pg/database.js';
 import { readSettings } from '../settings.js';
 import { assessTrust, type PreviousTrustState, type TrustAssessment, type TrustSettings } from '../../domain/trust/trust-score.js';
+import { ENGAGEMENT_KEYS, TRUST_COMPONENTS, type EngagementKey, type TrustComponent, type TrustCounts } from '../../domain/trust/components.js';
 import { toTrustCounts, utcDay } from '../../domain/trust/rollup.js';
-import { readWindowCounts, type LaneCounts } from './daily-metrics.js';
+import { networkWarmingCounts, readWindowCounts, type LaneCounts } from './daily-metrics.js';
+
+/** Below this many warming deliveries across the network, its engagement says too little to plan with. */
+const MIN_NETWORK_WARMING_SAMPLE = 100;
+
+/** How warming mail engages, per engagement term, from the network's warming lane; nothing without a sample. */
+export function warmingEngagementPct(network: TrustCounts): Partial<Record<EngagementKey, number>> {
+  if (network.delivered < MIN_NETWORK_WARMING_SAMPLE) return {};
+  const out: Partial<Record<EngagementKey, number>> = {};
+  for (const c of TRUST_COMPONENTS as readonly TrustComponent[]) {
+    if (c.prior && network[c.denominator] > 0) out[c.key as EngagementKey] = (100 * network[c.count]) / network[c.denominator];
+  }
+  return out;
+}
 
 export interface Rescored {
   tenantId: string;
   assessment: TrustAssessment;
   lanes: LaneCounts;
+  /** the engagement terms the tenant reports (the others took their prior) */
+  reported: EngagementKey[];
   changed: boolean;
 }
 
@@ -27,13 +43,17 @@ export async function assessTenants(db: Db | Tx, tenantIds: string[], now: Date,
   if (ids.length === 0) return [];
   const settings = trustSettings ?? (await readSettings(db)).trust;
   const fromDay = windowStartDay(now, settings.window_days);
-  const [counts, authRows, prevRows] = await Promise.all([
+  const [counts, authRows, prevRows, tenantRows, network] = await Promise.all([
     readWindowCounts(db, ids, fromDay),
     db.selectFrom('sending_domains').select('tenant_id').distinct().where('tenant_id', 'in', ids).where('verified_at', 'is not', null).execute(),
     db.selectFrom('tenant_trust').selectAll().where('tenant_id', 'in', ids).execute(),
+    db.selectFrom('tenants').select(['id', 'engagement_reported']).where('id', 'in', ids).execute(),
+    networkWarmingCounts(db, fromDay),
   ]);
+  const expected = warmingEngagementPct(toTrustCounts([network]));
   const authenticated = new Set(authRows.map((r) => r.tenant_id));
   const previous = new Map(prevRows.map((r) => [r.tenant_id, r]));
+  const reported = new Map(tenantRows.map((r) => [r.id, new Set(r.engagement_reported.filter((k): k is EngagementKey => (ENGAGEMENT_KEYS as string[]).includes(k)))]));
 
   const results: Rescored[] = [];
   for (const id of ids) {
@@ -42,9 +62,19 @@ export async function assessTenants(db: Db | Tx, tenantIds: string[], now: Date,
     const prevState: PreviousTrustState | null = prev
       ? { locked: prev.locked, lockKind: prev.lock_kind, lockedAt: prev.locked_at, lockReason: prev.lock_reason, rehabTargetSends: prev.rehab_target_sends }
       : null;
-    const assessment = assessTrust({ counts: toTrustCounts([lanes.external, lanes.warming]), authenticated: authenticated.has(id), previous: prevState, now }, settings);
+    const assessment = assessTrust(
+      {
+        lanes: { external: toTrustCounts([lanes.external]), warming: toTrustCounts([lanes.warming]) },
+        reported: reported.get(id) ?? new Set(),
+        warmingEngagementPct: expected,
+        authenticated: authenticated.has(id),
+        previous: prevState,
+        now,
+      },
+      settings,
+    );
     const changed = !prev || Number(prev.score) !== assessment.score || prev.lock_kind !== assessment.lock_kind || prev.basis !== assessment.basis;
-    results.push({ tenantId: id, assessment, lanes, changed });
+    results.push({ tenantId: id, assessment, lanes, reported: [...(reported.get(id) ?? [])].sort(), changed });
   }
   return results;
 }
@@ -64,6 +94,7 @@ export async function rescoreTenants(db: Db | Tx, tenantIds: string[], now: Date
     locked_at: a.locked_at,
     lock_reason: a.lock_reason,
     rehab_target_sends: a.rehabilitation?.target_at_lock ?? null,
+    rehab_remaining_sends: a.rehabilitation?.clean_sends_needed ?? null,
     computed_at: now,
   }));
   await db
@@ -78,6 +109,7 @@ export async function rescoreTenants(db: Db | Tx, tenantIds: string[], now: Date
         locked_at: eb.ref('excluded.locked_at'),
         lock_reason: eb.ref('excluded.lock_reason'),
         rehab_target_sends: eb.ref('excluded.rehab_target_sends'),
+        rehab_remaining_sends: eb.ref('excluded.rehab_remaining_sends'),
         computed_at: eb.ref('excluded.computed_at'),
       })),
     )
@@ -108,6 +140,7 @@ export function snapshotComponents(a: TrustAssessment, lanes: LaneCounts): Recor
   return {
     contributions: a.contributions,
     rates: a.rates,
+    counts: a.counts,
     sample: a.sample,
     basis: a.basis,
     authenticated: a.authenticated,

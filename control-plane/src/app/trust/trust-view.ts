@@ -9,6 +9,24 @@ import { assessTenants } from './rescore.js';
 import { cleanWarmingSendsSince } from './daily-metrics.js';
 import { plannedWarmingToday } from '../warming/health.js';
 import { estimateUnlock } from '../../domain/warming/planner.js';
+import type { TrustCounts } from '../../domain/trust/components.js';
+
+/** The window's counts as they add up: sent = delivered + bounced + expired. */
+export function countsView(c: TrustCounts) {
+  return {
+    sent: c.sent,
+    delivered: c.delivered,
+    bounced: c.hardBounces - c.streakBounces,
+    expired: c.expired,
+    soft_bounce_streaks: c.streakBounces,
+    bounces_scored: c.hardBounces,
+    soft_bounces: c.softBounces,
+    complaints: c.complaints,
+    opens: c.opens,
+    clicks: c.clicks,
+    replies: c.replies,
+  };
+}
 
 export async function getTenantTrust(ctx: AppContext, tenantId: string, history: { limit: number; cursor?: string | undefined }) {
   const tenant = await ctx.db.selectFrom('tenants').select('id').where('id', '=', tenantId).executeTakeFirst();
@@ -21,18 +39,19 @@ export async function getTenantTrust(ctx: AppContext, tenantId: string, history:
   ]);
   const a = fresh!.assessment;
 
-  let progress: { clean_warming_sends: number; target: number; text: string; planned_warming_sends_today: number; estimated_unlock_on: string | null } | null = null;
+  let progress: { clean_warming_sends: number; remaining: number | null; target: number | null; text: string; planned_warming_sends_today: number; estimated_unlock_on: string | null } | null = null;
   if (a.locked && a.rehabilitation) {
     const since = stored?.locked_at ?? a.locked_at ?? now;
     const done = await cleanWarmingSendsSince(ctx.db, tenantId, since);
-    const target = a.rehabilitation.target_at_lock ?? a.rehabilitation.clean_sends_needed;
-    // at the warming schedule the tenant has today (its planned sends), when the target is reached
+    // what is still needed comes from the unlock rule on today's counts, which include what was done
+    const remaining = a.rehabilitation.clean_sends_needed;
     const perDay = await plannedWarmingToday(ctx, tenantId);
-    const estimate = estimateUnlock(target - Math.min(done, target), perDay, now.toISOString().slice(0, 10));
+    const estimate = remaining === null ? null : estimateUnlock(remaining, perDay, now.toISOString().slice(0, 10));
     progress = {
       clean_warming_sends: done,
-      target,
-      text: `${Math.min(done, target)} of ${target} clean warming sends`,
+      remaining,
+      target: remaining === null ? null : done + remaining,
+      text: remaining === null ? `${done} clean warming sends so far; clean sends alone cannot unlock external sending` : `${done} of ${done + remaining} clean warming sends`,
       planned_warming_sends_today: perDay,
       estimated_unlock_on: estimate?.date ?? null,
     };
@@ -57,6 +76,8 @@ export async function getTenantTrust(ctx: AppContext, tenantId: string, history:
     thresholds: a.thresholds,
     components: a.contributions,
     rates: a.rates,
+    counts: countsView(a.counts),
+    engagement_reported: fresh!.reported,
     sample: a.sample,
     lanes: fresh!.lanes,
     window_days: settings.trust.window_days,

@@ -5,6 +5,7 @@
  * rules that tie fields together (an unlock threshold below the lock threshold would make tenants flap).
  */
 import { z } from 'zod';
+import { COMPONENT_SETTING_DEFAULTS, TRUST_COMPONENTS, type ComponentSettings, type TrustComponent } from '../trust/components.js';
 
 const pct = z.number().min(0).max(100);
 const providerCaps = z.strictObject({
@@ -14,20 +15,24 @@ const providerCaps = z.strictObject({
   other: z.number().int().min(1),
 });
 
+/** Each term's weight, prior (engagement) and target (penalties), from the one table of terms. */
+const trustComponentShape = Object.fromEntries(
+  (TRUST_COMPONENTS as readonly TrustComponent[]).flatMap((c) => [
+    [c.weight.setting, z.number().min(0).max(c.weight.max)] as const,
+    ...(c.prior ? [[c.prior.setting, pct] as const] : []),
+    ...(c.target ? [[c.target.setting, z.number().gt(0).max(100)] as const] : []),
+  ]),
+) as Record<keyof ComponentSettings, z.ZodNumber>;
+
 export const trustSettingsShape = {
   /** points for a domain with SPF, DKIM and DMARC verified; 0 otherwise */
   base_authenticated: z.number().min(0).max(100),
-  reply_points_per_pct: z.number().min(0).max(100),
-  open_points_per_pct: z.number().min(0).max(100),
-  bounce_points_per_pct: z.number().min(0).max(1000),
-  complaint_points_per_tenth_pct: z.number().min(0).max(10000),
+  ...trustComponentShape,
   lock_below: pct,
   unlock_at_or_above: pct,
   window_days: z.number().int().min(1).max(365),
   min_sample: z.number().int().min(1).max(1_000_000),
   confidence: z.number().gt(0.5).lt(1),
-  bounce_target_pct: z.number().gt(0).max(100),
-  complaint_target_pct: z.number().gt(0).max(100),
 };
 
 export const trustSettingsSchema = z
@@ -175,17 +180,12 @@ export interface Settings {
 export const DEFAULT_SETTINGS: Settings = {
   trust: {
     base_authenticated: 50,
-    reply_points_per_pct: 1.5,
-    open_points_per_pct: 0.2,
-    bounce_points_per_pct: 10,
-    complaint_points_per_tenth_pct: 100,
+    ...COMPONENT_SETTING_DEFAULTS,
     lock_below: 70,
     unlock_at_or_above: 75,
     window_days: 30,
     min_sample: 100,
     confidence: 0.95,
-    bounce_target_pct: 1,
-    complaint_target_pct: 0.1,
   },
   placement: {
     premium_min_score: 90,

@@ -4,23 +4,21 @@
  * batch's delta while the batch job rebuilds from scratch and both land on the same numbers.
  */
 import type { Lane, Outcome } from '../events/kumo-log-record.js';
-import type { TrustCounts } from './trust-score.js';
+import type { TrustCounts } from './components.js';
 
 /** Record type of the hard bounce derived from a soft-bounce streak (not a message of its own). */
 export const SOFT_STREAK_RECORD_TYPE = 'SoftBounceStreak';
 /** Consecutive soft bounces to one recipient that count as one hard bounce. */
 export const SOFT_STREAK_LENGTH = 5;
 
-export interface MetricCounts {
-  sent: number;
-  delivered: number;
-  hard_bounces: number;
-  soft_bounces: number;
-  complaints: number;
-  opens: number;
-  clicks: number;
-  replies: number;
-}
+/** The counters of a rollup row, in the order of tenant_daily_metrics' columns. */
+export const METRIC_COUNTERS = ['sent', 'delivered', 'hard_bounces', 'streak_bounces', 'expired', 'soft_bounces', 'complaints', 'opens', 'clicks', 'replies'] as const;
+
+/**
+ * One tenant's counts. sent = delivered + bounced messages + expired, where bounced messages are
+ * hard_bounces - streak_bounces (a soft-bounce streak is a bounce about a recipient, not a message).
+ */
+export type MetricCounts = Record<(typeof METRIC_COUNTERS)[number], number>;
 
 export interface DailyMetrics extends MetricCounts {
   tenantId: string;
@@ -45,7 +43,7 @@ export interface RollupEngagementInput {
   occurredAt: Date;
 }
 
-const zero = (): MetricCounts => ({ sent: 0, delivered: 0, hard_bounces: 0, soft_bounces: 0, complaints: 0, opens: 0, clicks: 0, replies: 0 });
+export const zeroMetrics = (): MetricCounts => Object.fromEntries(METRIC_COUNTERS.map((k) => [k, 0])) as MetricCounts;
 
 export const utcDay = (d: Date): string => d.toISOString().slice(0, 10);
 
@@ -57,9 +55,9 @@ export function deliveryDelta(e: RollupDeliveryInput): Partial<MetricCounts> | n
       return { sent: 1, delivered: 1 };
     case 'hard_bounce':
       // a streak-derived bounce is about a recipient, not one more message sent
-      return e.recordType === SOFT_STREAK_RECORD_TYPE ? { hard_bounces: 1 } : { sent: 1, hard_bounces: 1 };
+      return e.recordType === SOFT_STREAK_RECORD_TYPE ? { hard_bounces: 1, streak_bounces: 1 } : { sent: 1, hard_bounces: 1 };
     case 'expired':
-      return { sent: 1 };
+      return { sent: 1, expired: 1 };
     case 'soft_bounce':
       return { soft_bounces: 1 };
     case 'complaint':
@@ -89,7 +87,7 @@ export function rollup(deliveries: RollupDeliveryInput[], engagements: RollupEng
     const day = utcDay(at);
     const key = `${tenantId}|${day}|${lane}`;
     let row = rows.get(key);
-    if (!row) rows.set(key, (row = { tenantId, day, lane, ...zero() }));
+    if (!row) rows.set(key, (row = { tenantId, day, lane, ...zeroMetrics() }));
     for (const [k, v] of Object.entries(delta) as [keyof MetricCounts, number][]) row[k] += v;
   };
   for (const e of deliveries) {
@@ -105,12 +103,14 @@ export function rollup(deliveries: RollupDeliveryInput[], engagements: RollupEng
 
 /** Window totals from rollup rows, as the score wants them. */
 export function toTrustCounts(rows: MetricCounts[]): TrustCounts {
-  const t = zero();
-  for (const r of rows) for (const k of Object.keys(t) as (keyof MetricCounts)[]) t[k] += Number(r[k]);
+  const t = zeroMetrics();
+  for (const r of rows) for (const k of METRIC_COUNTERS) t[k] += Number(r[k]);
   return {
     sent: t.sent,
     delivered: t.delivered,
     hardBounces: t.hard_bounces,
+    streakBounces: t.streak_bounces,
+    expired: t.expired,
     softBounces: t.soft_bounces,
     complaints: t.complaints,
     opens: t.opens,

@@ -1,30 +1,37 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../settings/settings.js';
-import { assessTrust, cleanSendsNeeded, normalQuantile, scoreFromRates, wilsonInterval, type TrustCounts, ZERO_COUNTS } from './trust-score.js';
+import { ENGAGEMENT_KEYS, type EngagementKey } from './components.js';
+import { assessTrust, cleanSendsNeeded, normalQuantile, scoreFromRates, wilsonInterval, type PreviousTrustState, type TrustCounts, ZERO_COUNTS } from './trust-score.js';
 
 const w = DEFAULT_SETTINGS.trust;
 const now = new Date('2026-11-22T00:00:00Z');
 const counts = (c: Partial<TrustCounts>): TrustCounts => ({ ...ZERO_COUNTS, ...c });
+const ALL = new Set<EngagementKey>(ENGAGEMENT_KEYS);
+const NONE = new Set<EngagementKey>();
+/** One lane's counts (external unless said), engagement reported unless said. */
+const assess = (c: TrustCounts, o: { authenticated?: boolean; previous?: PreviousTrustState | null; reported?: Set<EngagementKey>; warming?: TrustCounts } = {}) =>
+  assessTrust({ lanes: { external: c, warming: o.warming ?? ZERO_COUNTS }, reported: o.reported ?? ALL, authenticated: o.authenticated ?? true, previous: o.previous ?? null, now }, w);
+const rates = (r: Partial<Record<'replies' | 'opens' | 'bounces' | 'complaints', number>>) => ({ replies: 0, opens: 0, bounces: 0, complaints: 0, ...r });
 
 describe('the formula (scoreFromRates)', () => {
   it.each([
-    ['authenticated, nothing else', { replyPct: 0, openPct: 0, bouncePct: 0, complaintPct: 0 }, true, 50],
-    ['not authenticated', { replyPct: 0, openPct: 0, bouncePct: 0, complaintPct: 0 }, false, 0],
-    ['5% bounces take 50 points', { replyPct: 0, openPct: 0, bouncePct: 5, complaintPct: 0 }, true, 0],
-    ['1% bounces take 10 points', { replyPct: 0, openPct: 0, bouncePct: 1, complaintPct: 0 }, true, 40],
-    ['a 0.3% complaint rate zeroes the score', { replyPct: 20, openPct: 50, bouncePct: 0, complaintPct: 0.3 }, true, 0],
-    ['0.1% complaints take 100 points', { replyPct: 0, openPct: 0, bouncePct: 0, complaintPct: 0.1 }, true, 0],
-    ['+1.5 per 1% replies', { replyPct: 10, openPct: 0, bouncePct: 0, complaintPct: 0 }, true, 65],
-    ['+0.2 per 1% opens', { replyPct: 0, openPct: 50, bouncePct: 0, complaintPct: 0 }, true, 60],
-    ['clamped at 100', { replyPct: 40, openPct: 60, bouncePct: 0, complaintPct: 0 }, true, 100],
-    ['the lock line: 10% replies, 25% opens, 0.5% bounces', { replyPct: 10, openPct: 25, bouncePct: 0.5, complaintPct: 0 }, true, 65],
-  ])('%s', (_name, rates, authenticated, expected) => {
-    expect(scoreFromRates(rates, authenticated, w).score).toBeCloseTo(expected, 6);
+    ['authenticated, nothing else', rates({}), true, 50],
+    ['not authenticated', rates({}), false, 0],
+    ['5% bounces take 50 points', rates({ bounces: 5 }), true, 0],
+    ['1% bounces take 10 points', rates({ bounces: 1 }), true, 40],
+    ['a 0.3% complaint rate zeroes the score', rates({ replies: 20, opens: 50, complaints: 0.3 }), true, 0],
+    ['0.1% complaints take 100 points', rates({ complaints: 0.1 }), true, 0],
+    ['+1.5 per 1% replies', rates({ replies: 10 }), true, 65],
+    ['+0.2 per 1% opens', rates({ opens: 50 }), true, 60],
+    ['clamped at 100', rates({ replies: 40, opens: 60 }), true, 100],
+    ['the lock line: 10% replies, 25% opens, 0.5% bounces', rates({ replies: 10, opens: 25, bounces: 0.5 }), true, 65],
+  ])('%s', (_name, r, authenticated, expected) => {
+    expect(scoreFromRates(r, authenticated, w).score).toBeCloseTo(expected, 6);
   });
 
   it('reports each term\'s contribution', () => {
-    expect(scoreFromRates({ replyPct: 2, openPct: 30, bouncePct: 0.5, complaintPct: 0.02 }, true, w).contributions).toEqual({
+    expect(scoreFromRates(rates({ replies: 2, opens: 30, bounces: 0.5, complaints: 0.02 }), true, w).contributions).toEqual({
       base: 50, replies: 3, opens: 6, bounces: -5, complaints: -20,
     });
   });
@@ -78,50 +85,125 @@ describe('statistics', () => {
 
 describe('assessTrust', () => {
   it('ten sends with one bounce do not lock a tenant (minimum sample)', () => {
-    const a = assessTrust({ counts: counts({ sent: 10, delivered: 9, hardBounces: 1 }), authenticated: true, previous: null, now }, w);
+    const a = assess(counts({ sent: 10, delivered: 9, hardBounces: 1 }), { authenticated: true, previous: null });
     expect(a.basis).toBe('insufficient_sample');
     expect(a.locked).toBe(false);
   });
 
   it('nor do 200 sends whose score is below the line only by noise (the confidence bound)', () => {
     // point score about 63 < 70, but with the rates at their optimistic Wilson ends it is above
-    const a = assessTrust({ counts: counts({ sent: 200, delivered: 198, hardBounces: 2, opens: 60, replies: 22 }), authenticated: true, previous: null, now }, w);
+    const a = assess(counts({ sent: 200, delivered: 198, hardBounces: 2, opens: 60, replies: 22 }), { authenticated: true, previous: null });
     expect(a.basis).toBe('wilson_interval');
     expect(a.score).toBeLessThan(70);
     expect(a.score_bounds.optimistic).toBeGreaterThanOrEqual(70);
     expect(a.locked).toBe(false);
     // the same rates over 20 000 sends are no longer noise
-    const big = assessTrust({ counts: counts({ sent: 20000, delivered: 19800, hardBounces: 200, opens: 6000, replies: 2200 }), authenticated: true, previous: null, now }, w);
+    const big = assess(counts({ sent: 20000, delivered: 19800, hardBounces: 200, opens: 6000, replies: 2200 }), { authenticated: true, previous: null });
     expect(big.locked).toBe(true);
   });
 
   it('the score bounds bracket the score', () => {
-    const a = assessTrust({ counts: counts({ sent: 500, delivered: 490, hardBounces: 10, complaints: 1, opens: 200, replies: 40 }), authenticated: true, previous: null, now }, w);
+    const a = assess(counts({ sent: 500, delivered: 490, hardBounces: 10, complaints: 1, opens: 200, replies: 40 }), { authenticated: true, previous: null });
     expect(a.score_bounds.optimistic).toBeGreaterThanOrEqual(a.score);
     expect(a.score_bounds.pessimistic).toBeLessThanOrEqual(a.score);
   });
 
-  it('5 bounces in 100 sends with no engagement locks, asking for exactly 400 clean warming sends', () => {
-    const a = assessTrust({ counts: counts({ sent: 100, delivered: 95, hardBounces: 5 }), authenticated: true, previous: null, now }, w);
+  it('5 bounces in 100 sends lock; 400 clean sends bring bounces back to 1%, and the unlock target comes from the rule itself', () => {
+    // a tenant that reports no engagement: its external mail engages at the priors (12% replies, 50% opens: +28)
+    const a = assess(counts({ sent: 100, delivered: 95, hardBounces: 5 }), { reported: NONE });
+    expect(a.score).toBe(28);
+    // the prior is an assumption, not a sample: only the observed bounces give the benefit of the doubt
+    expect(a.rates.replies).toMatchObject({ wilson_low_pct: 12, wilson_high_pct: 12 });
     expect(a.locked).toBe(true);
     expect(a.lock_changed).toBe(true);
     expect(a.locked_at).toEqual(now);
-    expect(a.rehabilitation).toMatchObject({ clean_sends_needed: 400, target_at_lock: 400, score_needed: 75, bounce: { current_pct: 5, clean_sends_needed: 400 } });
-    expect(a.rehabilitation!.instructions).toContain('400 clean warming messages');
+    expect(a.rehabilitation!.milestones.bounces).toEqual({ current_pct: 5, target_pct: 1, clean_sends_needed: 400 });
+    // at 1% bounces the score is 68 (< 75): unlocking takes more, and the tenant is told exactly how many
+    const x = a.rehabilitation!.clean_sends_needed!;
+    expect(x).toBeGreaterThan(400);
+    expect(a.rehabilitation!.target_at_lock).toBe(x);
+    expect(a.rehabilitation!.instructions).toContain(`Send ${x} clean warming messages`);
+    expect(a.rehabilitation!.instructions).toContain('400 bring bounces from 5% to 1%');
+  });
+
+  it("a tenant that does what its rehabilitation says unlocks, and one send fewer does not", () => {
+    const start = counts({ sent: 100, delivered: 95, hardBounces: 5 });
+    const locked = assess(start, { reported: NONE });
+    const x = locked.rehabilitation!.clean_sends_needed!;
+    const previous = { locked: true, lockKind: 'score' as const, lockedAt: now, lockReason: locked.lock_reason, rehabTargetSends: x };
+    // clean warming sends, at the engagement the tenant has now (the rule's assumption)
+    const after = (n: number) => {
+      const r = locked.rates;
+      const warming = counts({ sent: n, delivered: n, replies: (n * r.replies.raw_pct) / 100, opens: (n * r.opens.raw_pct) / 100 });
+      return assess(start, { reported: NONE, previous, warming });
+    };
+    expect(after(x)).toMatchObject({ locked: false, lock_changed: true });
+    expect(after(x).score).toBeGreaterThanOrEqual(w.unlock_at_or_above);
+    expect(after(x - 1).locked).toBe(true);
+  });
+
+  it('when clean sends alone cannot unlock, the tenant is told, with the engagement it needs, and no unlock date is promised', () => {
+    // it reports engagement and has none: 50 at best, 75 needed
+    const a = assess(counts({ sent: 100, delivered: 95, hardBounces: 5 }), { reported: ALL });
+    expect(a.locked).toBe(true);
+    expect(a.rehabilitation!.clean_sends_needed).toBeNull();
+    expect(a.rehabilitation!.engagement_points_needed).toBeCloseTo(25.01, 2);
+    expect(a.rehabilitation!.milestones.bounces.clean_sends_needed).toBe(400);
+    expect(a.rehabilitation!.instructions).toMatch(/clean sends alone cannot unlock external sending/i);
+  });
+
+  it('missing engagement is not zero engagement: a clean tenant that reports none scores base + priors and sends', () => {
+    const clean = counts({ sent: 1000, delivered: 1000 });
+    const unreported = assess(clean, { reported: NONE });
+    expect(unreported.score).toBe(78);
+    expect(unreported.locked).toBe(false);
+    expect(unreported.rates.replies).toMatchObject({ source: 'prior', raw_pct: 12, imputed: 120 });
+    // the same tenant declaring it reports engagement, with none reported, is judged on what it reports
+    const reportedNone = assess(clean, { reported: ALL });
+    expect(reportedNone.score).toBe(50);
+    expect(reportedNone.locked).toBe(true);
+    // its warming lane is measured by the platform and counts as observed either way
+    const withWarming = assess(clean, { reported: NONE, warming: counts({ sent: 1000, delivered: 1000, replies: 400 }) });
+    expect(withWarming.rates.replies).toMatchObject({ source: 'prior', numerator: 520, denominator: 2000 });
+  });
+
+  it('property: the rehabilitation target unlocks under assessTrust, and one fewer does not', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 100, max: 5000 }),
+        fc.double({ min: 0.01, max: 0.1, noNaN: true }),
+        fc.double({ min: 0, max: 0.004, noNaN: true }),
+        fc.double({ min: 0.1, max: 0.3, noNaN: true }),
+        fc.double({ min: 0.2, max: 0.8, noNaN: true }),
+        (sent, bounceF, complaintF, replyF, openF) => {
+          const hardBounces = Math.max(1, Math.floor(sent * bounceF));
+          const delivered = sent - hardBounces;
+          const c = counts({ sent, delivered, hardBounces, complaints: Math.floor(sent * complaintF), replies: Math.floor(delivered * replyF), opens: Math.floor(delivered * openF) });
+          const a = assess(c);
+          if (!a.locked || a.rehabilitation!.clean_sends_needed === null) return;
+          const x = a.rehabilitation!.clean_sends_needed;
+          const previous = { locked: true, lockKind: 'score' as const, lockedAt: now, lockReason: 'x', rehabTargetSends: x };
+          const after = (n: number) => assess({ ...c, sent: c.sent + n, delivered: c.delivered + n, replies: (c.replies * (c.delivered + n)) / c.delivered, opens: (c.opens * (c.delivered + n)) / c.delivered }, { previous });
+          expect(after(x).locked).toBe(false);
+          if (x > Math.max(0, w.min_sample - c.sent)) expect(after(x - 1).locked).toBe(true);
+        },
+      ),
+    );
   });
 
   it('an authentication lock lifts as soon as the domain verifies; a score lock does not', () => {
     const authLock = { locked: true, lockKind: 'authentication' as const, lockedAt: now, lockReason: 'x', rehabTargetSends: 0 };
-    expect(assessTrust({ counts: counts({ sent: 10, delivered: 10 }), authenticated: true, previous: authLock, now }, w)).toMatchObject({ locked: false, lock_changed: true });
+    expect(assess(counts({ sent: 10, delivered: 10 }), { authenticated: true, previous: authLock })).toMatchObject({ locked: false, lock_changed: true });
     const scoreLock = { ...authLock, lockKind: 'score' as const };
-    expect(assessTrust({ counts: counts({ sent: 10, delivered: 10 }), authenticated: true, previous: scoreLock, now }, w)).toMatchObject({ locked: true, lock_changed: false });
+    expect(assess(counts({ sent: 10, delivered: 10 }), { authenticated: true, previous: scoreLock })).toMatchObject({ locked: true, lock_changed: false });
     // from an authentication lock to a score lock is a new lock, with its own rehabilitation target
-    const bad = assessTrust({ counts: counts({ sent: 100, delivered: 95, hardBounces: 5 }), authenticated: true, previous: authLock, now }, w);
-    expect(bad).toMatchObject({ locked: true, lock_kind: 'score', lock_changed: true, rehabilitation: { target_at_lock: 400 } });
+    const bad = assess(counts({ sent: 100, delivered: 95, hardBounces: 5 }), { authenticated: true, previous: authLock, reported: NONE });
+    expect(bad).toMatchObject({ locked: true, lock_kind: 'score', lock_changed: true });
+    expect(bad.rehabilitation!.target_at_lock).toBe(bad.rehabilitation!.clean_sends_needed);
   });
 
   it('an unauthenticated domain locks even without a sample', () => {
-    const a = assessTrust({ counts: ZERO_COUNTS, authenticated: false, previous: null, now }, w);
+    const a = assess(ZERO_COUNTS, { authenticated: false, previous: null });
     expect(a).toMatchObject({ locked: true, score: 0 });
     expect(a.lock_reason).toContain('not authenticated');
   });
@@ -130,19 +212,19 @@ describe('assessTrust', () => {
     // 10% replies and 40% opens: 73, between 70 and 75
     const between = counts({ sent: 20000, delivered: 20000, replies: 2000, opens: 8000 });
     const locked = { locked: true, lockKind: 'score' as const, lockedAt: new Date('2026-11-01T00:00:00Z'), lockReason: 'x', rehabTargetSends: 400 };
-    const a = assessTrust({ counts: between, authenticated: true, previous: locked, now }, w);
+    const a = assess(between, { authenticated: true, previous: locked });
     expect(a.score).toBeGreaterThanOrEqual(70);
     expect(a.score).toBeLessThan(75);
     expect(a.locked).toBe(true);
     expect(a.locked_at).toEqual(locked.lockedAt);
     expect(a.rehabilitation!.target_at_lock).toBe(400);
-    const b = assessTrust({ counts: between, authenticated: true, previous: { locked: false, lockKind: null, lockedAt: null, lockReason: null, rehabTargetSends: null }, now }, w);
+    const b = assess(between, { authenticated: true, previous: { locked: false, lockKind: null, lockedAt: null, lockReason: null, rehabTargetSends: null } });
     expect(b.locked).toBe(false);
   });
 
   it('unlocks at or above the unlock threshold', () => {
     const good = counts({ sent: 20000, delivered: 20000, replies: 3000, opens: 10000 });
-    const a = assessTrust({ counts: good, authenticated: true, previous: { locked: true, lockKind: 'score', lockedAt: now, lockReason: 'x', rehabTargetSends: 1 }, now }, w);
+    const a = assess(good, { authenticated: true, previous: { locked: true, lockKind: 'score', lockedAt: now, lockReason: 'x', rehabTargetSends: 1 } });
     expect(a.score).toBeGreaterThanOrEqual(75);
     expect(a).toMatchObject({ locked: false, lock_changed: true, rehabilitation: null, locked_at: null });
   });
@@ -157,7 +239,7 @@ describe('assessTrust', () => {
 
   it('property: the score is always within [0, 100]', () => {
     fc.assert(fc.property(arbCounts, fc.boolean(), (c, auth) => {
-      const s = assessTrust({ counts: c, authenticated: auth, previous: null, now }, w).score;
+      const s = assess(c, { authenticated: auth, previous: null }).score;
       expect(s).toBeGreaterThanOrEqual(0);
       expect(s).toBeLessThanOrEqual(100);
     }));
@@ -165,9 +247,9 @@ describe('assessTrust', () => {
 
   it('property: more bounces or complaints never raise the score', () => {
     fc.assert(fc.property(arbCounts, fc.integer({ min: 1, max: 50 }), (c, extra) => {
-      const base = assessTrust({ counts: c, authenticated: true, previous: null, now }, w).score;
-      const moreB = assessTrust({ counts: { ...c, hardBounces: Math.min(c.sent, c.hardBounces + extra) }, authenticated: true, previous: null, now }, w).score;
-      const moreC = assessTrust({ counts: { ...c, complaints: Math.min(c.sent, c.complaints + extra) }, authenticated: true, previous: null, now }, w).score;
+      const base = assess(c, { authenticated: true, previous: null }).score;
+      const moreB = assess({ ...c, hardBounces: Math.min(c.sent, c.hardBounces + extra) }, { authenticated: true, previous: null }).score;
+      const moreC = assess({ ...c, complaints: Math.min(c.sent, c.complaints + extra) }, { authenticated: true, previous: null }).score;
       expect(moreB).toBeLessThanOrEqual(base);
       expect(moreC).toBeLessThanOrEqual(base);
     }));
@@ -175,9 +257,9 @@ describe('assessTrust', () => {
 
   it('property: more replies or opens never lower the score', () => {
     fc.assert(fc.property(arbCounts, fc.integer({ min: 1, max: 50 }), (c, extra) => {
-      const base = assessTrust({ counts: c, authenticated: true, previous: null, now }, w).score;
-      const moreR = assessTrust({ counts: { ...c, replies: Math.min(c.delivered, c.replies + extra) }, authenticated: true, previous: null, now }, w).score;
-      const moreO = assessTrust({ counts: { ...c, opens: Math.min(c.delivered, c.opens + extra) }, authenticated: true, previous: null, now }, w).score;
+      const base = assess(c, { authenticated: true, previous: null }).score;
+      const moreR = assess({ ...c, replies: Math.min(c.delivered, c.replies + extra) }, { authenticated: true, previous: null }).score;
+      const moreO = assess({ ...c, opens: Math.min(c.delivered, c.opens + extra) }, { authenticated: true, previous: null }).score;
       expect(moreR).toBeGreaterThanOrEqual(base);
       expect(moreO).toBeGreaterThanOrEqual(base);
     }));
@@ -185,8 +267,8 @@ describe('assessTrust', () => {
 
   it('property: authentication never lowers the score', () => {
     fc.assert(fc.property(arbCounts, (c) => {
-      expect(assessTrust({ counts: c, authenticated: true, previous: null, now }, w).score).toBeGreaterThanOrEqual(
-        assessTrust({ counts: c, authenticated: false, previous: null, now }, w).score,
+      expect(assess(c, { authenticated: true, previous: null }).score).toBeGreaterThanOrEqual(
+        assess(c, { authenticated: false, previous: null }).score,
       );
     }));
   });
@@ -194,7 +276,7 @@ describe('assessTrust', () => {
   it('property: below the minimum sample an authenticated tenant\'s lock state never changes', () => {
     fc.assert(fc.property(arbCounts.filter((c) => c.sent < w.min_sample), fc.boolean(), (c, wasLocked) => {
       const prev = { locked: wasLocked, lockKind: wasLocked ? ('score' as const) : null, lockedAt: wasLocked ? now : null, lockReason: wasLocked ? 'x' : null, rehabTargetSends: null };
-      expect(assessTrust({ counts: c, authenticated: true, previous: prev, now }, w).locked).toBe(wasLocked);
+      expect(assess(c, { authenticated: true, previous: prev }).locked).toBe(wasLocked);
     }));
   });
 });

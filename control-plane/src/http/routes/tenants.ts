@@ -4,6 +4,12 @@ import { callerOf } from '../env.js';
 import { requireAuth } from '../middleware/auth.js';
 import { errorResponses, idParam, json, page, pageQuery, slug, timestamp } from '../schemas.js';
 import { createTenant, deleteTenant, getTenant, listTenants, updateTenant } from '../../app/tenants.js';
+import { ENGAGEMENT_KEYS, type EngagementKey } from '../../domain/trust/components.js';
+
+const engagementReported = z
+  .array(z.enum(ENGAGEMENT_KEYS as [EngagementKey, ...EngagementKey[]]))
+  .max(ENGAGEMENT_KEYS.length)
+  .openapi({ description: `the engagement the tenant reports for its external mail (${ENGAGEMENT_KEYS.join(', ')}); a term it does not report is taken at its prior (trust settings), never as zero` });
 
 export const tenantSchema = z
   .object({
@@ -13,15 +19,21 @@ export const tenantSchema = z
     pseudonym: z.string().openapi({ example: 'Sender_048842' }),
     status: z.enum(['active', 'suspended']),
     leaderboard_opt_out: z.boolean(),
+    engagement_reported: z.array(z.string()),
     created_at: timestamp,
     updated_at: timestamp,
   })
   .openapi('Tenant');
 
 const displayName = z.string().trim().min(1).max(200);
-const createBody = z.strictObject({ slug, display_name: displayName, leaderboard_opt_out: z.boolean().optional() }).openapi('TenantCreate');
+const createBody = z.strictObject({ slug, display_name: displayName, leaderboard_opt_out: z.boolean().optional(), engagement_reported: engagementReported.optional() }).openapi('TenantCreate');
 const patchBody = z
-  .strictObject({ display_name: displayName.optional(), status: z.enum(['active', 'suspended']).optional(), leaderboard_opt_out: z.boolean().optional() })
+  .strictObject({
+    display_name: displayName.optional(),
+    status: z.enum(['active', 'suspended']).optional(),
+    leaderboard_opt_out: z.boolean().optional(),
+    engagement_reported: engagementReported.optional(),
+  })
   .openapi('TenantUpdate');
 const tenantPath = idParam('tenant_id');
 const tags = ['tenants'];

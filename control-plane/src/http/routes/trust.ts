@@ -8,9 +8,24 @@ import { rebuildTrust } from '../../app/trust/rebuild.js';
 import { rescoreAllTenants } from '../../app/trust/rescore.js';
 import { leaderboard } from '../../app/leaderboard.js';
 import { writeAudit } from '../../app/audit.js';
+import { PENALTY_KEYS, TRUST_COMPONENTS, type ComponentKey, type PenaltyKey } from '../../domain/trust/components.js';
+import { METRIC_COUNTERS } from '../../domain/trust/rollup.js';
 
-const rate = z.object({ raw_pct: z.number(), wilson_low_pct: z.number(), wilson_high_pct: z.number(), numerator: z.number(), denominator: z.number() });
-const counts = z.object({ sent: z.number(), delivered: z.number(), hard_bounces: z.number(), soft_bounces: z.number(), complaints: z.number(), opens: z.number(), clicks: z.number(), replies: z.number() });
+const rate = z.object({
+  raw_pct: z.number(),
+  wilson_low_pct: z.number(),
+  wilson_high_pct: z.number(),
+  numerator: z.number(),
+  denominator: z.number(),
+  source: z.enum(['observed', 'prior']).openapi({ description: 'prior: the tenant does not report this engagement, so its external mail is taken to engage at the prior (trust settings); its warming lane counts as observed' }),
+  imputed: z.number().openapi({ description: 'the part of the numerator the prior stands for' }),
+});
+const byComponent = <T extends z.ZodType>(t: T) => z.object(Object.fromEntries(TRUST_COMPONENTS.map((c) => [c.key, t])) as Record<ComponentKey, T>);
+const penaltyMilestone = z.object({ current_pct: z.number(), target_pct: z.number(), clean_sends_needed: z.number() });
+const counts = z.object(Object.fromEntries(METRIC_COUNTERS.map((c) => [c, z.number()])) as Record<(typeof METRIC_COUNTERS)[number], z.ZodNumber>);
+const windowCounts = z
+  .object({ sent: z.number(), delivered: z.number(), bounced: z.number(), expired: z.number(), soft_bounce_streaks: z.number(), bounces_scored: z.number(), soft_bounces: z.number(), complaints: z.number(), opens: z.number(), clicks: z.number(), replies: z.number() })
+  .openapi({ description: 'both lanes over the window: sent = delivered + bounced + expired; bounces_scored = bounced + soft_bounce_streaks (five soft bounces in a row to one address)' });
 const trustSchema = z
   .object({
     tenant_id: z.string(),
@@ -24,20 +39,31 @@ const trustSchema = z
     lock_reason: z.string().nullable(),
     locked_since: z.string().nullable(),
     thresholds: z.object({ lock_below: z.number(), unlock_at_or_above: z.number() }),
-    components: z.object({ base: z.number(), replies: z.number(), opens: z.number(), bounces: z.number(), complaints: z.number() }),
-    rates: z.object({ bounce: rate, complaint: rate, open: rate, reply: rate }),
+    components: byComponent(z.number()).extend({ base: z.number() }),
+    rates: byComponent(rate),
+    counts: windowCounts,
+    engagement_reported: z.array(z.string()).openapi({ description: 'engagement the tenant reports; the others take their prior' }),
     sample: z.object({ sends: z.number(), delivered: z.number(), min_sample: z.number(), sufficient: z.boolean() }),
     lanes: z.object({ external: counts, warming: counts }),
     window_days: z.number(),
     rehabilitation: z
       .object({
-        clean_sends_needed: z.number(),
-        bounce: z.object({ current_pct: z.number(), target_pct: z.number(), clean_sends_needed: z.number() }),
-        complaint: z.object({ current_pct: z.number(), target_pct: z.number(), clean_sends_needed: z.number() }),
+        clean_sends_needed: z.number().nullable().openapi({ description: 'clean warming sends still needed to unlock under the lock rule, at the engagement the tenant has now; null: clean sends alone cannot unlock it (see engagement_points_needed)' }),
+        engagement_points_needed: z.number(),
+        milestones: z.object(Object.fromEntries(PENALTY_KEYS.map((k) => [k, penaltyMilestone])) as Record<PenaltyKey, typeof penaltyMilestone>).openapi({ description: 'per penalty, the clean sends that bring its rate to target (5 bounces in 100 sends: 400 back to 1%)' }),
         score_needed: z.number(),
         target_at_lock: z.number().nullable(),
         instructions: z.string(),
-        progress: z.object({ clean_warming_sends: z.number(), target: z.number(), text: z.string(), planned_warming_sends_today: z.number(), estimated_unlock_on: z.string().nullable().openapi({ description: 'when the target is reached at today\'s warming schedule; null without one' }) }).nullable(),
+        progress: z
+          .object({
+            clean_warming_sends: z.number(),
+            remaining: z.number().nullable(),
+            target: z.number().nullable(),
+            text: z.string(),
+            planned_warming_sends_today: z.number(),
+            estimated_unlock_on: z.string().nullable().openapi({ description: 'when the remaining sends are done at today\'s warming schedule; null without one, or when clean sends alone cannot unlock' }),
+          })
+          .nullable(),
       })
       .nullable(),
     stored: z.object({ score: z.number(), locked: z.boolean(), computed_at: z.string() }).nullable(),
