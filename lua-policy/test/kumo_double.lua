@@ -323,6 +323,12 @@ local function address_list(list)
   })
 end
 
+local ARRAY = { __name = 'array' }
+
+function double.is_array(t)
+  return getmetatable(t) == ARRAY
+end
+
 local function envelope(addr)
   local user, domain = addr:match '^(.*)@([^@]+)$'
   return setmetatable({ user = user, domain = domain, email = addr }, { __tostring = function() return addr end })
@@ -683,12 +689,27 @@ function double.install(opts)
     end
   end
   for _, name in ipairs {
-    'define_spool', 'configure_local_logs', 'configure_log_hook', 'start_esmtp_listener', 'start_http_listener',
-    'configure_redis_throttles', 'bump_config_epoch', 'set_lruttl_cache_capacity', 'configure_accounting_db_path',
-    'configure_bounce_classifier', 'set_config_monitor_globs',
+    'define_spool', 'configure_local_logs', 'configure_log_hook', 'configure_redis_throttles', 'bump_config_epoch',
+    'set_lruttl_cache_capacity', 'configure_accounting_db_path', 'configure_bounce_classifier', 'set_config_monitor_globs',
   } do
     kumo[name] = record(name)
   end
+  -- listeners: from 2025.05.06 kumod's CIDR lists deserialize as sequences, and an empty Lua table is a
+  -- map to it (an empty list must come from kumo.serde.json_parse '[]')
+  local function listener(name, lists)
+    local rec = record(name)
+    return function(params)
+      for _, k in ipairs(lists) do
+        local v = params[k]
+        if since '2025.05.06' and type(v) == 'table' and next(v) == nil and not double.is_array(v) then
+          error('deserialize error: invalid type: map, expected a sequence, while processing ' .. k, 2)
+        end
+      end
+      rec(params)
+    end
+  end
+  kumo.start_esmtp_listener = listener('start_esmtp_listener', { 'relay_hosts' })
+  kumo.start_http_listener = listener('start_http_listener', { 'trusted_hosts' })
   function kumo.validation_failed()
     double.validation_failed = true
   end
@@ -838,7 +859,12 @@ function double.install(opts)
       return json.encode(v)
     end,
     json_parse = function(s)
-      return json.decode(s)
+      local v = json.decode(s)
+      -- kumod remembers that a decoded empty array is an array; a Lua {} cannot say so
+      if type(v) == 'table' and next(v) == nil and s:match '^%s*%[' then
+        v = setmetatable(v, ARRAY)
+      end
+      return v
     end,
   }
   kumo.json_encode = kumo.serde.json_encode

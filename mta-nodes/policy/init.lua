@@ -30,6 +30,11 @@ local cp_shaping = require 'cp_shaping'
 
 local PATHS = { generated = CP_DIR .. '/generated.lua', last_known_good = CP_DIR .. '/last-known-good.lua' }
 
+-- a list kumod reads as a list on every release: from 2025.05.06 an empty Lua table is a map to it
+local function list(t)
+  return #t == 0 and kumo.serde.json_parse '[]' or t
+end
+
 -- helpers that register queue handlers of their own come before our catch-all get_queue_config
 cp_logs.setup_hook(require 'policy-extras.log_hooks', settings)
 local shaper = cp_shaping.setup(require 'policy-extras.shaping', settings)
@@ -64,18 +69,18 @@ kumo.on('init', function()
   kumo.start_esmtp_listener {
     listen = settings.relay_listen,
     hostname = settings.hostname,
-    relay_hosts = settings.gateway_cidrs,
+    relay_hosts = list(settings.gateway_cidrs),
     trace_headers = { supplemental_header = true, include_meta_names = { 'tenant', 'kcp_lane' } },
   }
   -- inbound listener: bounces and feedback reports for the return-path domains, logged then dropped
   kumo.start_esmtp_listener {
     listen = settings.inbound_listen,
     hostname = settings.hostname,
-    relay_hosts = {},
+    relay_hosts = list {},
   }
   kumo.start_http_listener {
     listen = settings.http_listen,
-    trusted_hosts = settings.control_plane_cidrs,
+    trusted_hosts = list(settings.control_plane_cidrs),
   }
   shaper.setup_publish()
   kumo.spawn_task { event_name = 'cp.poll', args = { cp_pull.task_args(settings, CP_DIR) } }

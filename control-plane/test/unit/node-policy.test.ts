@@ -245,6 +245,15 @@ describe.skipIf(!share)('the node bootstrap', () => {
     expect(listeners.map((l: any) => [l.listen, l.relay_hosts])).toEqual([['0.0.0.0:2525', ['127.0.0.1']], ['0.0.0.0:25', {}]]);
   });
 
+  it.each(['2025.03.19', '2025.05.06', '2026.06.23'])('kumod %s takes the listeners: the empty relay list is a list, not a map', (release) => {
+    const r = lua(node(), `double.fire('init'); local n = 0; for _, c in ipairs(double.calls) do if c.name == 'start_esmtp_listener' then n = n + 1 end end; return n`, { release });
+    expect(r).toBe(2);
+    // what the double refuses from 2025.05.06 on, as kumod does
+    const plain = runLua(`local double = require 'kumo_double'\ndouble.install { release = '${release}' }\nlocal kumo = require 'kumo'\nkumo.start_esmtp_listener { listen = '0:25', relay_hosts = {} }`);
+    if (release >= '2025.05.06') expect(plain.stderr).toContain('expected a sequence');
+    else expect(plain.status).toBe(0);
+  });
+
   it('the spawned pull task really starts: its handler reads its settings from the one list entry', () => {
     const r = lua(node(), `
       double.fire('init')
