@@ -295,12 +295,8 @@ export interface SuppressionsTable {
   expires_at: NullableTimestamp;
 }
 
-export interface ShardEntry {
-  ip_id: string;
-  address: string;
-  weight: number;
-  rank: number;
-}
+import type { ShardEntry } from '../../domain/pools/placement-plan.js';
+export type { ShardEntry };
 
 export interface TenantPlacementsTable {
   id: Generated<string>;

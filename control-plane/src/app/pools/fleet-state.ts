@@ -3,19 +3,10 @@ import { sql } from 'kysely';
 import type { Db, Tx } from '../../adapters/pg/database.js';
 import type { Tier } from '../../domain/pools/placement.js';
 import { bareAddress, egressSourceName } from '../../domain/fleet/naming.js';
+import type { PlanIp, SourceTenantCounts } from '../../domain/pools/placement-plan.js';
 
-export interface PooledIp {
-  ipId: string;
-  address: string;
-  sourceName: string;
-  state: 'warming' | 'active' | 'quarantined' | 'retired';
-  nodeId: string;
-  nodeName: string;
-  poolId: string;
-  poolName: string;
-  tier: Tier;
-  weight: number;
-}
+/** An IP in a pool, with its node and tier (the placement plan's input). */
+export type PooledIp = PlanIp;
 
 export async function loadPooledIps(db: Db | Tx): Promise<PooledIp[]> {
   const rows = await db
@@ -32,13 +23,7 @@ export async function loadPooledIps(db: Db | Tx): Promise<PooledIp[]> {
   });
 }
 
-export interface SourceTenantCounts {
-  source: string;
-  tenantId: string | null;
-  sends: number;
-  bounces: number;
-  complaints: number;
-}
+export type { SourceTenantCounts } from '../../domain/pools/placement-plan.js';
 
 /**
  * Sends, hard bounces and complaints per (egress source, tenant) in a window. Returned bounces and
