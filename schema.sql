@@ -174,7 +174,22 @@ CREATE TABLE nodes (
   -- the submission gateway relays to relay_host:relay_port (kumod's SMTP listener, with the gateway in
   -- its relay_hosts); NULL host: the node's public address
   relay_host         text CHECK (relay_host ~ '^[A-Za-z0-9.:-]{1,253}$'),
-  relay_port         integer NOT NULL DEFAULT 25 CHECK (relay_port BETWEEN 1 AND 65535)
+  relay_port         integer NOT NULL DEFAULT 25 CHECK (relay_port BETWEEN 1 AND 65535),
+  -- the version the control plane last sent the node, and when; applied_policy_version_id is what the
+  -- node reports it runs, since applied_at
+  served_policy_version_id bigint,            -- FK added below, after policy_versions
+  served_at          timestamptz,
+  applied_at         timestamptz,
+  -- the hash of the module the node reports it runs (also when it matches no version), and which copy
+  applied_sha256     text CHECK (applied_sha256 ~ '^[0-9a-f]{64}$'),
+  running_copy       text CHECK (running_copy IN ('generated', 'last_known_good', 'none')),
+  -- the node's own account of its last failed install (signature, checks, keys), cleaned of control characters
+  policy_error       text CHECK (length(policy_error) <= 500),
+  policy_error_at    timestamptz,
+  -- the node's last policy pull (last_seen_at also moves with its log records)
+  last_pull_at       timestamptz,
+  -- autopilot rollouts go to canary nodes first
+  canary             boolean NOT NULL DEFAULT false
 );
 
 CREATE TABLE ip_addresses (
@@ -243,6 +258,9 @@ CREATE TABLE reputation_incidents (
   level        text NOT NULL CHECK (level IN ('review', 'pause')),
   assessment   jsonb NOT NULL,
   actions      jsonb NOT NULL DEFAULT '[]'::jsonb CHECK (jsonb_typeof(actions) = 'array'),
+  -- about a pool's reputation, or about a policy rollout
+  kind         text NOT NULL DEFAULT 'pool_reputation' CHECK (kind IN ('pool_reputation', 'policy_rollout')),
+  rollout_id   bigint,                        -- FK added below, after policy_rollouts
   CHECK (window_end > window_start)
 );
 CREATE INDEX reputation_incidents_pool_idx ON reputation_incidents (pool_id, detected_at DESC);
@@ -444,6 +462,8 @@ CREATE TABLE policy_versions (
   created_at     timestamptz NOT NULL DEFAULT now(),
   published_at   timestamptz,
   rolled_back_at timestamptz,
+  -- the autopilot rollout that made it (NULL: an operator's publish)
+  rollout_id     bigint,                      -- FK added below, after policy_rollouts
   UNIQUE (node_id, version),
   CHECK (rolled_back_at IS NULL OR published_at IS NOT NULL)
 );
@@ -451,6 +471,54 @@ CREATE TABLE policy_versions (
 ALTER TABLE nodes
   ADD CONSTRAINT nodes_applied_policy_version_fk
   FOREIGN KEY (applied_policy_version_id) REFERENCES policy_versions (id) ON DELETE SET NULL;
+ALTER TABLE nodes
+  ADD CONSTRAINT nodes_served_policy_version_id_fkey
+  FOREIGN KEY (served_policy_version_id) REFERENCES policy_versions (id) ON DELETE SET NULL;
+
+-- automatic rollouts of node policy: canary first, then the fleet once the canary applied it and
+-- stayed healthy
+CREATE TABLE policy_rollouts (
+  id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  -- canary: published to the canary nodes, waiting for them to apply it; soaking: applied, watched;
+  -- promoting: published to the rest, waiting for them; done; rolled_back; skipped (by an operator);
+  -- superseded (an urgent change overtook it)
+  state               text NOT NULL CHECK (state IN ('canary', 'soaking', 'promoting', 'done', 'rolled_back', 'skipped', 'superseded')),
+  urgent              boolean NOT NULL DEFAULT false,
+  reason              text NOT NULL CHECK (length(reason) <= 2000),
+  canary_node_ids     uuid[] NOT NULL,
+  -- every node of the rollout and the version it gets: {"<node id>": <version>}
+  node_versions       jsonb NOT NULL CHECK (jsonb_typeof(node_versions) = 'object'),
+  -- the hash over every node's module: the fleet state this rollout carries
+  render_sha256       text NOT NULL CHECK (render_sha256 ~ '^[0-9a-f]{64}$'),
+  baseline            jsonb,
+  health              jsonb,
+  created_at          timestamptz NOT NULL,
+  canary_applied_at   timestamptz,
+  promoted_at         timestamptz,
+  finished_at         timestamptz,
+  outcome             text CHECK (length(outcome) <= 2000),
+  CHECK ((state IN ('done', 'rolled_back', 'skipped', 'superseded')) = (finished_at IS NOT NULL))
+);
+CREATE INDEX policy_rollouts_active_idx ON policy_rollouts (id) WHERE finished_at IS NULL;
+
+ALTER TABLE policy_versions
+  ADD CONSTRAINT policy_versions_rollout_id_fkey
+  FOREIGN KEY (rollout_id) REFERENCES policy_rollouts (id) ON DELETE SET NULL;
+ALTER TABLE reputation_incidents
+  ADD CONSTRAINT reputation_incidents_rollout_id_fkey
+  FOREIGN KEY (rollout_id) REFERENCES policy_rollouts (id) ON DELETE SET NULL;
+
+-- the autopilot's own state: one row
+CREATE TABLE policy_autopilot (
+  id             boolean PRIMARY KEY DEFAULT true CHECK (id),
+  paused         boolean NOT NULL DEFAULT false,
+  paused_at      timestamptz,
+  paused_reason  text CHECK (length(paused_reason) <= 2000),
+  -- a fleet state an operator chose not to roll out (skip): not started again until the state changes
+  skipped_render_sha256 text CHECK (skipped_render_sha256 ~ '^[0-9a-f]{64}$'),
+  CHECK (paused = (paused_at IS NOT NULL))
+);
+INSERT INTO policy_autopilot (id) VALUES (true);
 
 -- ---------------------------------------------------------------------------------------------------
 -- Operator-owned settings and the audit log

@@ -23,13 +23,22 @@ export interface NodeView {
   token_prefix: string;
   monthly_cost_usd: number | null;
   last_seen_at: string | null;
+  last_pull_at: string | null;
+  canary: boolean;
+  served_policy_version_id: string | null;
+  served_at: string | null;
   applied_policy_version_id: string | null;
+  applied_at: string | null;
   created_at: string;
   updated_at: string;
 }
 
-type Row = Omit<Selectable<NodesTable>, 'token_sha256'>;
-const COLUMNS = ['id', 'name', 'provider', 'region', 'public_address', 'admin_url', 'relay_host', 'relay_port', 'token_prefix', 'monthly_cost_usd', 'last_seen_at', 'applied_policy_version_id', 'created_at', 'updated_at'] as const;
+const COLUMNS = [
+  'id', 'name', 'provider', 'region', 'public_address', 'admin_url', 'relay_host', 'relay_port', 'token_prefix', 'monthly_cost_usd', 'last_seen_at', 'last_pull_at',
+  'canary', 'served_policy_version_id', 'served_at', 'applied_policy_version_id', 'applied_at', 'created_at', 'updated_at',
+] as const;
+type Row = Pick<Selectable<NodesTable>, (typeof COLUMNS)[number]>;
+const idOrNull = (v: string | null): string | null => (v === null ? null : String(v));
 
 const view = (r: Row): NodeView => ({
   id: r.id,
@@ -43,7 +52,12 @@ const view = (r: Row): NodeView => ({
   token_prefix: r.token_prefix,
   monthly_cost_usd: numOrNull(r.monthly_cost_usd),
   last_seen_at: isoOrNull(r.last_seen_at),
-  applied_policy_version_id: r.applied_policy_version_id === null ? null : String(r.applied_policy_version_id),
+  last_pull_at: isoOrNull(r.last_pull_at),
+  canary: r.canary,
+  served_policy_version_id: idOrNull(r.served_policy_version_id),
+  served_at: isoOrNull(r.served_at),
+  applied_policy_version_id: idOrNull(r.applied_policy_version_id),
+  applied_at: isoOrNull(r.applied_at),
   created_at: iso(r.created_at),
   updated_at: iso(r.updated_at),
 });
@@ -57,6 +71,7 @@ export interface CreateNodeInput {
   relay_host?: string | null | undefined;
   relay_port?: number | undefined;
   monthly_cost_usd?: number | null | undefined;
+  canary?: boolean | undefined;
 }
 
 export async function createNode(ctx: AppContext, caller: Caller, input: CreateNodeInput): Promise<NodeView & { token: string }> {
@@ -73,6 +88,7 @@ export async function createNode(ctx: AppContext, caller: Caller, input: CreateN
         relay_host: input.relay_host ?? null,
         relay_port: input.relay_port,
         monthly_cost_usd: input.monthly_cost_usd ?? null,
+        canary: input.canary ?? false,
         token_sha256: t.sha256,
         token_prefix: t.prefix,
         created_at: ctx.now(),
@@ -103,7 +119,7 @@ export async function updateNode(
   ctx: AppContext,
   caller: Caller,
   id: string,
-  patch: Partial<Pick<CreateNodeInput, 'provider' | 'region' | 'public_address' | 'admin_url' | 'relay_host' | 'relay_port' | 'monthly_cost_usd'>>,
+  patch: Partial<Pick<CreateNodeInput, 'provider' | 'region' | 'public_address' | 'admin_url' | 'relay_host' | 'relay_port' | 'monthly_cost_usd' | 'canary'>>,
 ): Promise<NodeView> {
   return inTransaction(ctx.db, async (tx) => {
     const before = await tx.selectFrom('nodes').select(COLUMNS).where('id', '=', id).forUpdate().executeTakeFirst();

@@ -27,7 +27,7 @@ export interface Config {
   pseudonymKey: Buffer;
   /** Ed25519 seed that signs policy modules; nodes pin the public key */
   policySigningSeed: Buffer;
-  policy: { dkimKeyDir: string; bumpTimeoutMs: number };
+  policy: { dkimKeyDir: string; bumpTimeoutMs: number; nodeStaleMs: number };
   dkim: { rsaBits: number; defaultSelector: string };
   dns: { spfInclude: string | null; bounceMxHost: string | null; dmarcRua: string | null; dmarcPolicy: 'none' | 'quarantine' | 'reject' };
   worker: { tickMs: number; rekeyBatchSize: number; rescoreIntervalMs: number; placementIntervalMs: number };
@@ -74,6 +74,7 @@ export const SETTINGS = {
   CP_POLICY_SIGNING_KEY: { secret: true, doc: 'Base64 of the 32-byte Ed25519 seed that signs node policy modules. Nodes pin its public key (GET /v1/policy/public-key).' },
   CP_POLICY_DKIM_KEY_DIR: { secret: false, doc: 'Directory on the nodes that holds the DKIM private key files (<dir>/<domain>/<selector>.key).', default: '/opt/kumomta/etc/dkim' },
   CP_POLICY_BUMP_TIMEOUT_MS: { secret: false, doc: 'Timeout of the reload request (bump-config-epoch) sent to each node after a publish, in milliseconds.', default: '5000' },
+  CP_NODE_STALE_MS: { secret: false, doc: 'A node that has not pulled its policy for this long is flagged `not_pulling` in /v1/policy/status, and one served a version that long ago without running it `stale`, in milliseconds.', default: '60000' },
   CP_DKIM_RSA_BITS: { secret: false, doc: 'RSA modulus size of generated DKIM keys (1024, 2048 or 4096).', default: '2048' },
   CP_DKIM_DEFAULT_SELECTOR: { secret: false, doc: 'DKIM selector used when a domain is created without one.', default: 'kcp1' },
   CP_SPF_INCLUDE: { secret: false, doc: 'Host to `include:` in tenants\' SPF records. When unset, SPF lists the fleet\'s non-retired IPs.', default: '' },
@@ -242,7 +243,7 @@ export function loadConfig(env: Env): Result<Config, string[]> {
     masterKeys,
     pseudonymKey: Buffer.from(pk, 'utf8'),
     policySigningSeed: seed,
-    policy: { dkimKeyDir: keyDir.replace(/\/+$/, ''), bumpTimeoutMs: integer('CP_POLICY_BUMP_TIMEOUT_MS', 100, 120_000) },
+    policy: { dkimKeyDir: keyDir.replace(/\/+$/, ''), bumpTimeoutMs: integer('CP_POLICY_BUMP_TIMEOUT_MS', 100, 120_000), nodeStaleMs: integer('CP_NODE_STALE_MS', 1000, 86_400_000) },
     dkim: { rsaBits, defaultSelector },
     dns: {
       spfInclude: optionalHost('CP_SPF_INCLUDE'),

@@ -104,6 +104,15 @@ export interface NodesTable {
   updated_at: Timestamp;
   relay_host: string | null;
   relay_port: ColumnType<number, number | undefined, number>;
+  served_policy_version_id: ColumnType<string | null, string | number | null | undefined>;
+  served_at: NullableTimestamp;
+  applied_at: NullableTimestamp;
+  applied_sha256: string | null;
+  running_copy: 'generated' | 'last_known_good' | 'none' | null;
+  policy_error: string | null;
+  policy_error_at: NullableTimestamp;
+  last_pull_at: NullableTimestamp;
+  canary: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface SubmissionNetworksTable {
@@ -321,6 +330,8 @@ export interface ReputationIncidentsTable {
   level: 'review' | 'pause';
   assessment: Json<Record<string, unknown>>;
   actions: Json<unknown[]>;
+  kind: ColumnType<'pool_reputation' | 'policy_rollout', 'pool_reputation' | 'policy_rollout' | undefined>;
+  rollout_id: ColumnType<string | null, string | number | null | undefined>;
 }
 
 export interface TenantQuarantinesTable {
@@ -344,6 +355,34 @@ export interface PolicyVersionsTable {
   created_at: Timestamp;
   published_at: NullableTimestamp;
   rolled_back_at: NullableTimestamp;
+  rollout_id: ColumnType<string | null, string | number | null | undefined>;
+}
+
+export type RolloutState = 'canary' | 'soaking' | 'promoting' | 'done' | 'rolled_back' | 'skipped' | 'superseded';
+
+export interface PolicyRolloutsTable {
+  id: Generated<string>;
+  state: RolloutState;
+  urgent: boolean;
+  reason: string;
+  canary_node_ids: string[];
+  node_versions: Json<Record<string, number>>;
+  render_sha256: string;
+  baseline: Json<Record<string, unknown>> | null;
+  health: Json<Record<string, unknown>> | null;
+  created_at: Timestamp;
+  canary_applied_at: NullableTimestamp;
+  promoted_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
+  outcome: string | null;
+}
+
+export interface PolicyAutopilotTable {
+  id: ColumnType<boolean, boolean | undefined, never>;
+  paused: boolean;
+  paused_at: NullableTimestamp;
+  paused_reason: string | null;
+  skipped_render_sha256: string | null;
 }
 
 export interface Database {
@@ -372,6 +411,8 @@ export interface Database {
   reputation_incidents: ReputationIncidentsTable;
   tenant_quarantines: TenantQuarantinesTable;
   policy_versions: PolicyVersionsTable;
+  policy_rollouts: PolicyRolloutsTable;
+  policy_autopilot: PolicyAutopilotTable;
 }
 
 export { type Numeric };

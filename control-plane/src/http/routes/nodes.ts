@@ -28,17 +28,23 @@ const nodeSchema = z
     token_prefix: z.string(),
     monthly_cost_usd: z.number().nullable().openapi({ description: 'null: the settings baseline applies' }),
     last_seen_at: timestamp.nullable(),
-    applied_policy_version_id: z.string().nullable(),
+    last_pull_at: timestamp.nullable().openapi({ description: "the node's last policy pull" }),
+    canary: z.boolean().openapi({ description: 'autopilot rollouts go to canary nodes first' }),
+    served_policy_version_id: z.string().nullable().openapi({ description: 'the version last sent to the node' }),
+    served_at: timestamp.nullable(),
+    applied_policy_version_id: z.string().nullable().openapi({ description: 'the version the node reports it runs' }),
+    applied_at: timestamp.nullable(),
     created_at: timestamp,
     updated_at: timestamp,
   })
   .openapi('Node');
 const withToken = nodeSchema.extend({ token: z.string().openapi({ description: 'Shown only in this response.' }) }).openapi('NodeWithToken');
+const canary = z.boolean().openapi({ description: 'autopilot rollouts go to canary nodes first (default false)' });
 const createBody = z
-  .strictObject({ name: slug, provider: label.optional(), region: label, public_address: ipAddress, admin_url: adminUrl.optional(), relay_host: relayHost.optional(), relay_port: relayPort.optional(), monthly_cost_usd: cost.optional() })
+  .strictObject({ name: slug, provider: label.optional(), region: label, public_address: ipAddress, admin_url: adminUrl.optional(), relay_host: relayHost.optional(), relay_port: relayPort.optional(), monthly_cost_usd: cost.optional(), canary: canary.optional() })
   .openapi('NodeCreate');
 const patchBody = z
-  .strictObject({ provider: label.optional(), region: label.optional(), public_address: ipAddress.optional(), admin_url: adminUrl.optional(), relay_host: relayHost.optional(), relay_port: relayPort.optional(), monthly_cost_usd: cost.optional() })
+  .strictObject({ provider: label.optional(), region: label.optional(), public_address: ipAddress.optional(), admin_url: adminUrl.optional(), relay_host: relayHost.optional(), relay_port: relayPort.optional(), monthly_cost_usd: cost.optional(), canary: canary.optional() })
   .openapi('NodeUpdate');
 const nodePath = idParam('node_id');
 const tags = ['nodes'];
