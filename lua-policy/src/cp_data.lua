@@ -214,8 +214,8 @@ function mod.recorded_hash(path)
   return h and h:match '^(%x+)'
 end
 
---- The file's text if it is exactly what was verified; else nil and why.
-function mod.verified_text(path)
+-- the file's text and hash if it is exactly what was verified; else nil and why
+local function verified(path)
   local text = read_file(path)
   if not text then
     return nil, 'absent'
@@ -224,10 +224,20 @@ function mod.verified_text(path)
   if not want then
     return nil, 'no record of its verification'
   end
-  if mod.sha256_hex(text) ~= want then
+  local got = mod.sha256_hex(text)
+  if got ~= want then
     return nil, 'its content is not what was verified'
   end
-  return text
+  return text, got
+end
+
+--- The file's text if it is exactly what was verified; else nil and why.
+function mod.verified_text(path)
+  local text, why = verified(path)
+  if text then
+    return text
+  end
+  return nil, why
 end
 
 local EMPTY = setmetatable({}, { __name = 'cp.empty' })
@@ -246,30 +256,39 @@ end
 
 --[[ The data a Lua state runs: the generated module if it is what was verified, else the last known
 good copy, else empty. Only cheap checks run here (hash, compile, the top-level shape), because every
-new Lua state does this; the full check ran when the module was installed. Returns data and the
-path it came from (nil when empty). ]]
-function mod.load(paths)
-  for _, path in ipairs { paths.generated, paths.last_known_good } do
+new Lua state does this; the full check ran when the module was installed. Returns data, which copy
+it is ('generated', 'last_known_good' or 'none') and the SHA-256 of its text (nil for none). The
+puller reports the copy and hash to the control plane as what the node runs. ]]
+function mod.select(paths)
+  for _, which in ipairs { 'generated', 'last_known_good' } do
+    local path = paths[which]
     if path then
-      local text, why = mod.verified_text(path)
-      local data, err
+      local text, hash_or_why = verified(path)
+      local data, err, why
       if text then
         data, err = mod.compile(text, '=' .. path)
         if data and (type(data) ~= 'table' or data.format ~= mod.FORMAT) then
           data, err = nil, 'unsupported format'
         end
       else
+        why = hash_or_why
         err = why
       end
       if data then
-        return data, path
+        return data, which, hash_or_why
       end
       if why ~= 'absent' then
         kumo.log_error(string.format('cp: ignoring %s: %s', path, tostring(err)))
       end
     end
   end
-  return mod.empty(), nil
+  return mod.empty(), 'none', nil
+end
+
+--- The data a Lua state runs, and the path it came from (nil when empty).
+function mod.load(paths)
+  local data, which = mod.select(paths)
+  return data, paths[which]
 end
 
 function mod:test()

@@ -10,7 +10,9 @@ in the static bootstrap and captures nothing that changes):
     cp_pull.run(args[1])          -- kumod passes spawn_task's args as one list
   end)
 
-One pull sends the node token and the ETag of what the node runs. A new module is installed only if
+One pull sends the node token, the ETag of the installed module, and what the node runs: the hash and
+copy cp_data.select picks (the same choice every Lua state makes after the epoch bump) and why the
+last install failed, if it did. The control plane counts a version as applied only from that report. A new module is installed only if
 its Ed25519 signature verifies against the key pinned in the node settings and the typed checks of
 cp_data find nothing wrong; its DKIM keys are written first, as separate files confined to the key
 directory. The module then replaces generated.lua atomically with its SHA-256 recorded beside it, and
@@ -87,8 +89,21 @@ function mod.sync_dkim_keys(client, opts)
   return n
 end
 
+-- the node's words travel in a header: printable ASCII only, and short
+local function header_text(text)
+  return (tostring(text):gsub('[^\32-\126]+', ' '):sub(1, 300))
+end
+
+--- What the node runs now: the copy cp_data.select picks and its hash (nil for none).
+function mod.running(opts)
+  local _, copy, hash = cp_data.select { generated = opts.generated, last_known_good = opts.last_known_good }
+  return copy, hash
+end
+
 --[[ One pull. opts = { url, token, public_key (32 raw bytes), generated, last_known_good, timeout,
-keys_url, key_dir (both optional) }. Returns { status = 'updated'|'unchanged'|'failed', reason }. ]]
+keys_url, key_dir (both optional), install_error (the last failed install's reason, to report) }.
+Returns { status = 'updated'|'unchanged'|'failed', reason, install = true when the module itself was
+refused or could not be installed }. ]]
 function mod.poll_once(opts)
   local ed25519 = require 'cp_ed25519'
   local ok, result = pcall(function()
@@ -97,6 +112,12 @@ function mod.poll_once(opts)
     local etag = mod.current_etag(opts.generated)
     if etag then
       req:header('If-None-Match', etag)
+    end
+    local copy, hash = mod.running(opts)
+    req:header('X-KCP-Running-SHA256', hash or 'none')
+    req:header('X-KCP-Running-Copy', copy)
+    if opts.install_error then
+      req:header('X-KCP-Install-Error', header_text(opts.install_error))
     end
     local res = req:send()
     local status = res:status_code()
@@ -110,24 +131,24 @@ function mod.poll_once(opts)
     -- the exact bytes that were signed, not a decoded string
     local text = res:bytes()
     if not signature then
-      return { status = 'failed', reason = 'unsigned module refused' }
+      return { status = 'failed', install = true, reason = 'unsigned module refused' }
     end
     local sig_ok, sig = pcall(kumo.encode.base64_decode, signature)
     local sha512 = function(...)
       return kumo.digest.sha512(...).bytes
     end
     if not sig_ok or not ed25519.verify(opts.public_key, text, sig, sha512) then
-      return { status = 'failed', reason = 'signature does not verify: module refused' }
+      return { status = 'failed', install = true, reason = 'signature does not verify: module refused' }
     end
     local data, problems = cp_data.accept(text, '=cp_pulled')
     if not data then
-      return { status = 'failed', reason = 'module refused: ' .. table.concat(problems, '; ') }
+      return { status = 'failed', install = true, reason = 'module refused: ' .. table.concat(problems, '; ') }
     end
     if opts.keys_url then
       -- keys first: a module naming a key file that is not there yet would fail to sign
       local written, kerr = mod.sync_dkim_keys(client, opts)
       if not written then
-        return { status = 'failed', reason = 'DKIM keys: ' .. tostring(kerr) }
+        return { status = 'failed', install = true, reason = 'DKIM keys: ' .. tostring(kerr) }
       end
     end
     -- only a module that was verified, and still is, and loads, becomes the fallback
@@ -171,11 +192,15 @@ function mod.task_args(settings, cp_dir)
   }
 end
 
---- The pull loop: every failure is logged and retried at the next interval; nothing ends it.
+--[[ The pull loop: every failure is logged and retried at the next interval; nothing ends it. After
+an install it pulls again at once, so the control plane learns that the node runs the new module
+without waiting an interval; a refused module's reason goes with the following pulls until one
+installs or the control plane serves what the node runs. ]]
 function mod.run(args)
   local public_key = hex_to_bytes(args.public_key_hex)
+  local install_error
   while true do
-    mod.poll_once {
+    local result = mod.poll_once {
       url = args.url,
       token = args.token,
       public_key = public_key,
@@ -183,8 +208,18 @@ function mod.run(args)
       last_known_good = args.last_known_good,
       keys_url = args.keys_url,
       key_dir = args.key_dir,
+      install_error = install_error,
     }
-    kumo.time.sleep(args.interval_seconds)
+    if result.status == 'failed' then
+      if result.install then
+        install_error = result.reason
+      end
+    else
+      install_error = nil
+    end
+    if result.status ~= 'updated' then
+      kumo.time.sleep(args.interval_seconds)
+    end
   end
 end
 

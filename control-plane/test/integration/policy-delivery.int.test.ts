@@ -27,7 +27,8 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => kumod.listen(0, '127.0.0.1', r));
   const adminUrl = `http://127.0.0.1:${(kumod.address() as AddressInfo).port}`;
-  h = await startHarness();
+  // short, so the test can watch a node go stale and stop pulling
+  h = await startHarness({ CP_NODE_STALE_MS: '1500' });
   for (const [name, addr] of [['canary', '198.51.100.1'], ['second', '198.51.100.2']] as const) {
     const n = await expectJson(await h.request('POST', '/v1/nodes', { body: { name, region: 'fsn1', public_address: addr, admin_url: adminUrl } }), 201);
     nodes[name] = { id: n.id, token: n.token };
@@ -52,8 +53,12 @@ afterAll(async () => {
   await h?.close();
 });
 
-const pull = (node: 'canary' | 'second', etag?: string, as: 'canary' | 'second' = node) =>
-  h.request('GET', `/v1/nodes/${nodes[node]!.id}/policy`, { token: nodes[as]!.token, headers: etag ? { 'if-none-match': etag } : {} });
+const pull = (node: 'canary' | 'second', etag?: string, as: 'canary' | 'second' = node, report: Record<string, string> = {}) =>
+  h.request('GET', `/v1/nodes/${nodes[node]!.id}/policy`, { token: nodes[as]!.token, headers: { ...(etag ? { 'if-none-match': etag } : {}), ...report } });
+/** A pull from a node that runs the module with this ETag, as the node runtime reports it. */
+const pullRunning = (node: 'canary' | 'second', etag: string, extra: Record<string, string> = {}) =>
+  pull(node, etag, node, { 'x-kcp-running-sha256': etag.replaceAll('"', ''), 'x-kcp-running-copy': 'generated', ...extra });
+const statusOf = async (node: string) => (await expectJson(await h.request('GET', '/v1/policy/status'), 200)).nodes.find((n: any) => n.node === node);
 
 describe('policy delivery', () => {
   it('publishes to the canary only, which pulls a signed module; 304 when unchanged', async () => {
@@ -81,6 +86,13 @@ describe('policy delivery', () => {
     const again = await pull('canary', etag);
     expect(again.status).toBe(304);
     expect(again.headers.get('etag')).toBe(etag);
+
+    // served is not applied: a fetch alone says nothing about what the node runs
+    expect(await statusOf('canary')).toMatchObject({ served_version: 1, applied_version: null, state: 'applying', up_to_date: false });
+    expect(await statusOf('canary')).toHaveProperty('served_at', expect.any(String));
+    expect((await expectJson(await h.request('POST', '/v1/policy/promote', { body: { canary_node_id: nodes.canary!.id } }), 412)).detail).toContain('reports it applied');
+    expect((await pullRunning('canary', etag)).status).toBe(304);
+    expect(await statusOf('canary')).toMatchObject({ served_version: 1, applied_version: 1, applied_sha256: etag.replaceAll('"', ''), running_copy: 'generated', state: 'up_to_date', fallback: false });
 
     // the module runs on the node (the runtime in the kumo double; the kumod suite runs it in kumod):
     // the premium tenant leaves through this node's premium IP
@@ -128,11 +140,46 @@ describe('policy delivery', () => {
     expect(rb).toMatchObject({ version: 1, reload: { ok: true } });
     const served = await pull('canary');
     expect(served.headers.get('x-kcp-policy-version')).toBe('1');
+    // the node never ran v2: it still runs v1's bytes, which are current again
+    expect(await statusOf('canary')).toMatchObject({ current_version: 1, applied_version: 1, state: 'up_to_date' });
     const versions = await expectJson(await h.request('GET', `/v1/nodes/${nodes.canary!.id}/policy/versions`), 200);
     expect(versions.items.map((v: any) => [v.version, v.current, v.rolled_back_at !== null])).toEqual([[2, false, true], [1, true, false]]);
     expect((await expectJson(await h.request('POST', `/v1/nodes/${nodes.canary!.id}/policy/rollback`), 409)).code).toBe('CONFLICT');
     const audit = await expectJson(await h.request('GET', `/v1/audit-log?target_id=${nodes.canary!.id}&action=policy.rollback`), 200);
     expect(audit.items[0].details).toEqual({ from: 2, to: 1 });
+  });
+
+  it('a node reports a refused install and a fallback; the status says stale, then not pulling', async () => {
+    await expectJson(await h.request('POST', `/v1/tenants/${premiumTenant}/placement/override`, { body: { tier: 'premium', expires_at: new Date(Date.now() + 86_400_000).toISOString(), reason: 'back to premium' } }), 200);
+    await expectJson(await h.request('POST', '/v1/policy/publish', { body: { node_ids: [nodes.canary!.id] } }), 200);
+    const served = await pull('canary', '"0000"', 'canary', {
+      'x-kcp-running-sha256': 'A'.repeat(64), 'x-kcp-running-copy': 'last_known_good', 'x-kcp-install-error': 'signature does not verify:\tmodule refused',
+    });
+    expect(served.status).toBe(200);
+    let s = await statusOf('canary');
+    expect(s).toMatchObject({ state: 'applying', fallback: true, running_copy: 'last_known_good', applied_version: null, applied_sha256: 'a'.repeat(64), install_error: 'signature does not verify: module refused' });
+    expect(s.reason).toContain('its last install failed: signature does not verify');
+    // a stale node keeps pulling but never runs what it is given
+    await new Promise((r) => setTimeout(r, 1600));
+    await pull('canary', undefined, 'canary', { 'x-kcp-running-sha256': 'a'.repeat(64), 'x-kcp-running-copy': 'last_known_good' });
+    s = await statusOf('canary');
+    expect(s.state).toBe('stale');
+    // the node installs it: the error is gone with it
+    await pullRunning('canary', served.headers.get('etag')!);
+    expect(await statusOf('canary')).toMatchObject({ state: 'up_to_date', fallback: false, install_error: null });
+    await new Promise((r) => setTimeout(r, 1600));
+    expect(await statusOf('canary')).toMatchObject({ state: 'not_pulling' });
+    expect((await statusOf('canary')).reason).toMatch(/last pulled \d+ s ago/);
+  });
+
+  it.each([
+    [{ 'x-kcp-running-sha256': 'xyz' }, 'x-kcp-running-sha256'],
+    [{ 'x-kcp-running-sha256': 'b'.repeat(64), 'x-kcp-running-copy': 'elsewhere' }, 'x-kcp-running-copy'],
+    [{ 'x-kcp-running-sha256': 'none', 'x-kcp-running-copy': 'generated' }, 'x-kcp-running-copy'],
+  ])('a malformed report %o is a 400 problem naming the header', async (headers, name) => {
+    const r = await expectJson(await pull('canary', undefined, 'canary', headers), 400);
+    expect(r.code).toBe('VALIDATION_FAILED');
+    expect(JSON.stringify(r)).toContain(name);
   });
 
   it('a node that cannot be reached for the reload does not fail the publish', async () => {

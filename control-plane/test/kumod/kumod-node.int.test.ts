@@ -83,7 +83,7 @@ describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real k
   /** the messages the internet received for a recipient */
   const arrived = (rcpt: string) => internet.messages.filter((m) => m.rcptTo.includes(rcpt));
   const installed = () => readFileSync(path.join(node.cpDir, 'generated.lua'), 'utf8');
-  const currentVersion = async () => (await h.ctx.db.selectFrom('policy_versions').select(['version', 'lua_text']).where('node_id', '=', nodeId).orderBy('version', 'desc').executeTakeFirstOrThrow());
+  const currentVersion = async () => (await h.ctx.db.selectFrom('policy_versions').select(['version', 'lua_text', 'content_sha256']).where('node_id', '=', nodeId).orderBy('version', 'desc').executeTakeFirstOrThrow());
   const publish = async (): Promise<{ version: number; changed: boolean; reload: { ok: boolean } | null }[]> => (await expectJson(await h.request('POST', '/v1/policy/publish', { body: {} }), 200)).results;
 
   beforeAll(async () => {
@@ -218,8 +218,12 @@ describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real k
     // the hash beside it says what was verified; the DKIM keys were written before it
     expect(readFileSync(path.join(node.cpDir, 'generated.lua.sha256'), 'utf8').trim()).toMatch(/^[0-9a-f]{64}$/);
     expect(readFileSync(path.join(dkimDir, 'acme.test', 'kcp1.key'), 'utf8')).toContain('PRIVATE KEY');
-    const status = await expectJson(await h.request('GET', '/v1/policy/status'), 200);
-    expect(status.nodes[0]).toMatchObject({ node: 'kumod-1', applied_version: 1, current_version: 1 });
+    // applied, as kumod itself reports it on the pull right after the install
+    const status = await eventually('kumod reports it runs v1', async () => {
+      const s = await expectJson(await h.request('GET', '/v1/policy/status'), 200);
+      return s.nodes[0].state === 'up_to_date' ? s.nodes[0] : undefined;
+    }, 15_000);
+    expect(status).toMatchObject({ node: 'kumod-1', served_version: 1, applied_version: 1, current_version: 1, applied_sha256: v1.content_sha256, running_copy: 'generated', install_error: null });
     // still pulling: the next pulls are answered 304 and change nothing
     const seen = await h.ctx.db.selectFrom('nodes').select('last_seen_at').where('id', '=', nodeId).executeTakeFirstOrThrow();
     await eventually('another pull', async () => {
@@ -477,6 +481,12 @@ describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real k
     await insert(v2.version + 2, bad, signer.sign(bad));
     await kumod.waitForLog(/policy pull failed: module refused: .*gold/, 30_000, mark);
     expect(installed()).toBe(v2.lua_text);
+    // and says so on its next pull: it runs v2, not what it was served, and why
+    const stale = await eventually('kumod reports the refusal', async () => {
+      const s = (await expectJson(await h.request('GET', '/v1/policy/status'), 200)).nodes[0];
+      return s.install_error?.includes('gold') ? s : undefined;
+    }, 30_000);
+    expect(stale).toMatchObject({ current_version: v2.version + 2, served_version: v2.version + 2, applied_version: v2.version, state: 'applying', running_copy: 'generated' });
     const before = arrived('still@inbox.test').length;
     expect((await send('still@inbox.test')).response).toMatch(/^250 /);
     const got = await eventually('delivery on the last good module', async () => (arrived('still@inbox.test').length > before ? arrived('still@inbox.test') : undefined));

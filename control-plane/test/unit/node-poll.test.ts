@@ -27,6 +27,10 @@ interface Answer {
 interface Setup {
   /** what generated.lua holds before the pull, and whether its hash was recorded (it was verified) */
   current?: { text: string; verified: boolean } | null;
+  /** a verified last known good copy */
+  lkg?: string;
+  /** the reason of the last failed install, which the pull reports */
+  installError?: string;
 }
 
 function poll(answer: Answer, setup: Setup = {}) {
@@ -35,6 +39,10 @@ function poll(answer: Answer, setup: Setup = {}) {
   if (current) {
     writeFileSync(path.join(dir, 'generated.lua'), current.text);
     if (current.verified) writeFileSync(path.join(dir, 'generated.lua.sha256'), `${sha256(current.text)}\n`);
+  }
+  if (setup.lkg) {
+    writeFileSync(path.join(dir, 'last-known-good.lua'), setup.lkg);
+    writeFileSync(path.join(dir, 'last-known-good.lua.sha256'), `${sha256(setup.lkg)}\n`);
   }
   const body = answer.body ?? NEW;
   writeFileSync(path.join(dir, 'answer.lua'), body);
@@ -54,7 +62,8 @@ function poll(answer: Answer, setup: Setup = {}) {
      local pk = ('${rawPublic}'):gsub('%x%x', function(h) return string.char(tonumber(h, 16)) end)
      local r = cp_pull.poll_once { url = 'https://cp.example/v1/nodes/n1/policy', token = 'node_abc', public_key = pk,
        generated = dir .. '/generated.lua', last_known_good = dir .. '/last-known-good.lua',
-       ${answer.keys === undefined ? '' : "keys_url = 'https://cp.example/v1/nodes/n1/dkim-keys', key_dir = dir .. '/dkim',"} }
+       ${answer.keys === undefined ? '' : "keys_url = 'https://cp.example/v1/nodes/n1/dkim-keys', key_dir = dir .. '/dkim',"}
+       ${setup.installError === undefined ? '' : `install_error = ${JSON.stringify(setup.installError)},`} }
      local bumps = 0
      for _, c in ipairs(double.calls) do if c.name == 'bump_config_epoch' then bumps = bumps + 1 end end
      io.write(json.encode { result = r, request = double.requests[1], bumps = bumps })`,
@@ -71,12 +80,76 @@ describe.skipIf(!share)('node policy pull', () => {
     const r = poll({});
     expect(r.result).toEqual({ status: 'updated' });
     // the ETag of what it runs: the content hash the control plane uses too
-    expect(r.request).toEqual({ url: 'https://cp.example/v1/nodes/n1/policy', method: 'GET', headers: { Authorization: 'Bearer node_abc', 'If-None-Match': `"${sha256(OLD)}"` } });
+    expect(r.request).toEqual({
+      url: 'https://cp.example/v1/nodes/n1/policy',
+      method: 'GET',
+      // and what it runs, which is what the control plane counts as applied
+      headers: { Authorization: 'Bearer node_abc', 'If-None-Match': `"${sha256(OLD)}"`, 'X-KCP-Running-SHA256': sha256(OLD), 'X-KCP-Running-Copy': 'generated' },
+    });
     expect(r.generated).toBe(NEW);
     expect(r.generatedHash).toBe(`${sha256(NEW)}\n`);
     expect(r.lkg).toBe(OLD);
     expect(r.lkgHash).toBe(`${sha256(OLD)}\n`);
     expect(r.bumps).toBe(1);
+  });
+
+  it.each<[string, Setup, string, string | null]>([
+    ['the installed module', {}, 'generated', sha256(OLD)],
+    ['its last known good copy when the installed one was altered', { current: { text: `${OLD}-- altered`, verified: false }, lkg: NEW }, 'last_known_good', sha256(NEW)],
+    ['none when nothing verified is on disk', { current: { text: OLD, verified: false } }, 'none', null],
+  ])('reports as running %s', (_n, setup, copy, hash) => {
+    const r = poll({ status: 304 }, setup);
+    expect(r.request.headers['X-KCP-Running-Copy']).toBe(copy);
+    expect(r.request.headers['X-KCP-Running-SHA256']).toBe(hash ?? 'none');
+  });
+
+  it('reports why its last install failed, as one printable line', () => {
+    const r = poll({ status: 304 }, { installError: 'module refused: tenant t1: bad\ntier \t\u00e9 x'.padEnd(400, '!') });
+    const sent: string = r.request.headers['X-KCP-Install-Error'];
+    expect(sent).toMatch(/^module refused: tenant t1: bad tier +x!+$/);
+    expect(sent).toMatch(/^[\x20-\x7e]+$/);
+    expect(sent.length).toBe(300);
+  });
+
+  it('the pull loop pulls again right after an install, reporting the new module; a refused module is reported on the next pulls', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kcp-loop-'));
+    writeFileSync(path.join(dir, 'generated.lua'), OLD);
+    writeFileSync(path.join(dir, 'generated.lua.sha256'), `${sha256(OLD)}\n`);
+    writeFileSync(path.join(dir, 'new.lua'), NEW);
+    const good = sign(null, Buffer.from(NEW), privateKey).toString('base64');
+    const r = runLua(
+      `local json = require 'json'
+       local double = require 'kumo_double'
+       double.install()
+       local cp_pull = require 'cp_pull'
+       local dir = arg[1]
+       local f = assert(io.open(dir .. '/new.lua', 'rb')); local body = f:read('a'); f:close()
+       double.http_responses = {
+         { status = 200, headers = { ['X-KCP-Signature'] = ${JSON.stringify(good)} }, body = body },
+         { status = 304 },
+         { status = 200, headers = { ['X-KCP-Signature'] = 'AAAA' }, body = 'return {}' },
+         { status = 304 },
+       }
+       local sleeps = {}
+       double.on_sleep = function(s)
+         sleeps[#sleeps + 1] = #double.requests
+         if #sleeps == 3 then error('stop') end
+       end
+       local ok = pcall(cp_pull.run, { url = 'https://cp/v1/nodes/n1/policy', token = 't', public_key_hex = '${rawPublic}', interval_seconds = 5,
+         generated = dir .. '/generated.lua', last_known_good = dir .. '/last-known-good.lua' })
+       io.write(json.encode { requests = double.requests, sleeps = sleeps })`,
+      [dir],
+    );
+    if (r.status !== 0) throw new Error(r.stderr);
+    const out = JSON.parse(r.stdout) as { requests: { headers: Record<string, string> }[]; sleeps: number[] };
+    // install, then at once the pull that reports it; only then the interval
+    expect(out.sleeps).toEqual([2, 3, 4]);
+    expect(out.requests[0]!.headers['X-KCP-Running-SHA256']).toBe(sha256(OLD));
+    expect(out.requests[1]!.headers['X-KCP-Running-SHA256']).toBe(sha256(NEW));
+    expect(out.requests[1]!.headers['X-KCP-Install-Error']).toBeUndefined();
+    // the third pull was refused (bad signature): the fourth says why, and the node still runs NEW
+    expect(out.requests[3]!.headers['X-KCP-Install-Error']).toContain('signature does not verify');
+    expect(out.requests[3]!.headers['X-KCP-Running-SHA256']).toBe(sha256(NEW));
   });
 
   it('a current module altered on disk since it was verified never becomes the last known good', () => {

@@ -3,10 +3,12 @@
  * roll back, list, diff. After a publish each node is asked to reload (kumod's bump-config-epoch);
  * a node that cannot be reached still picks the version up at its next pull.
  */
-import { sql } from 'kysely';
+import { sql, type Updateable } from 'kysely';
 import { createHash } from 'node:crypto';
 import type { AppContext } from '../../context.js';
-import { inTransaction } from '../../adapters/pg/database.js';
+import { inTransaction, type Db, type Tx } from '../../adapters/pg/database.js';
+import type { NodesTable } from '../../adapters/pg/tables.js';
+import { nodePolicyVerdict, type NodePolicyState, type NodeReport, type RunningCopy } from '../../domain/policy/node-policy-state.js';
 import { bumpConfigEpoch, type AdminCallResult } from '../../adapters/http-out/kumod-admin.js';
 import { buildPolicyModel } from '../../domain/policy/policy-model.js';
 import { AppError, notFound } from '../../domain/shared/errors.js';
@@ -145,8 +147,12 @@ export async function rollbackPolicy(ctx: AppContext, caller: Caller, nodeId: st
 
 export type ServedPolicy = { status: 200; text: string; etag: string; version: number; signature: string; modelSha256: string } | { status: 304; etag: string; version: number };
 
-/** What GET /v1/nodes/{id}/policy answers; also records which version the node now runs. */
-export async function servePolicy(ctx: AppContext, node: { id: string }, ifNoneMatch: string | undefined): Promise<ServedPolicy> {
+/**
+ * What GET /v1/nodes/{id}/policy answers. Records what was served and, from the node's own report in
+ * the same request, what it runs: the two differ until the node has verified, installed and loaded
+ * the module, which only the node can say.
+ */
+export async function servePolicy(ctx: AppContext, node: { id: string }, ifNoneMatch: string | undefined, report: NodeReport | null): Promise<ServedPolicy> {
   // the module itself (hundreds of KiB) is read only when it is sent: most pulls end in 304
   const v = await ctx.db
     .selectFrom('policy_versions')
@@ -158,19 +164,40 @@ export async function servePolicy(ctx: AppContext, node: { id: string }, ifNoneM
     .limit(1)
     .executeTakeFirst();
   if (!v) throw new AppError('NOT_FOUND', 'no policy has been published for this node yet');
-  const now = ctx.now();
-  // a pull every few seconds need not be a write every few seconds: one a second is exact enough
-  await ctx.db
-    .updateTable('nodes')
-    .set({ applied_policy_version_id: v.id, last_seen_at: now })
-    .where('id', '=', node.id)
-    .where((eb) => eb.or([eb('applied_policy_version_id', 'is distinct from', v.id), eb('last_seen_at', 'is', null), eb('last_seen_at', '<', new Date(now.getTime() - 1000))]))
-    .execute();
+  await recordPull(ctx, node.id, v, report);
   const etag = `"${v.content_sha256}"`;
   const tags = (ifNoneMatch ?? '').split(',').map((t) => t.trim().replace(/^W\//, ''));
   if (tags.includes(etag) || tags.includes('*')) return { status: 304, etag, version: v.version };
   const { lua_text } = await ctx.db.selectFrom('policy_versions').select('lua_text').where('id', '=', v.id).executeTakeFirstOrThrow();
   return { status: 200, text: lua_text, etag, version: v.version, signature: v.signature, modelSha256: v.model_sha256 };
+}
+
+async function recordPull(ctx: AppContext, nodeId: string, served: { id: string; content_sha256: string }, report: NodeReport | null): Promise<void> {
+  const now = ctx.now();
+  const before = await ctx.db
+    .selectFrom('nodes')
+    .select(['served_policy_version_id', 'applied_sha256', 'running_copy', 'policy_error', 'last_pull_at'])
+    .where('id', '=', nodeId)
+    .executeTakeFirstOrThrow();
+  const set: Updateable<NodesTable> = {};
+  if (String(before.served_policy_version_id) !== String(served.id)) Object.assign(set, { served_policy_version_id: served.id, served_at: now });
+  if (report) {
+    if (report.runningSha256 !== before.applied_sha256) {
+      // the newest version with that content: a rollback serves an older version's exact bytes again
+      const known = report.runningSha256
+        ? await ctx.db.selectFrom('policy_versions').select('id').where('node_id', '=', nodeId).where('content_sha256', '=', report.runningSha256).orderBy('version', 'desc').limit(1).executeTakeFirst()
+        : undefined;
+      Object.assign(set, { applied_sha256: report.runningSha256, applied_policy_version_id: known?.id ?? null, applied_at: now });
+    }
+    if (report.copy !== before.running_copy) set.running_copy = report.copy;
+    // an error stands until the node runs what it was given
+    const error = report.runningSha256 === served.content_sha256 ? null : report.installError;
+    if (error !== null && error !== before.policy_error) Object.assign(set, { policy_error: error, policy_error_at: now });
+    if (error === null && before.policy_error !== null && report.runningSha256 === served.content_sha256) Object.assign(set, { policy_error: null, policy_error_at: null });
+  }
+  // a pull every few seconds need not be a write every few seconds: one a second is exact enough
+  if (Object.keys(set).length === 0 && before.last_pull_at && now.getTime() - before.last_pull_at.getTime() < 1000) return;
+  await ctx.db.updateTable('nodes').set({ ...set, last_pull_at: now, last_seen_at: now }).where('id', '=', nodeId).execute();
 }
 
 export async function listVersions(ctx: AppContext, nodeId: string, limit: number): Promise<VersionView[]> {
@@ -198,18 +225,73 @@ export async function diffVersions(ctx: AppContext, nodeId: string, from: number
   return unifiedDiff(a, b, { from: `v${from}`, to: `v${to}` });
 }
 
-/** Every node with the version it runs and whether that is its current one. */
-export async function fleetPolicyStatus(ctx: AppContext) {
-  const rows = await ctx.db
-    .selectFrom('nodes as n')
-    .leftJoin('policy_versions as applied', 'applied.id', 'n.applied_policy_version_id')
-    .select(['n.id', 'n.name', 'n.last_seen_at', 'applied.version as applied_version'])
-    .orderBy('n.name')
-    .execute();
-  const out = [];
-  for (const r of rows) {
-    const current = await currentVersion(ctx, r.id);
-    out.push({ node_id: r.id, node: r.name, last_seen_at: isoOrNull(r.last_seen_at), applied_version: r.applied_version ?? null, current_version: current?.version ?? null, up_to_date: current !== undefined && r.applied_version === current.version });
-  }
-  return out;
+export interface NodePolicyStatus {
+  node_id: string;
+  node: string;
+  canary: boolean;
+  state: NodePolicyState;
+  fallback: boolean;
+  reason: string;
+  current_version: number | null;
+  served_version: number | null;
+  served_at: string | null;
+  applied_version: number | null;
+  applied_sha256: string | null;
+  applied_at: string | null;
+  running_copy: RunningCopy | null;
+  install_error: string | null;
+  install_error_at: string | null;
+  last_pull_at: string | null;
+  up_to_date: boolean;
+}
+
+/** Every node: what it should run, what it was served, what it runs, and the verdict on that. */
+export async function fleetPolicyStatus(ctx: AppContext, db: Db | Tx = ctx.db): Promise<NodePolicyStatus[]> {
+  const { rows } = await sql<{
+    id: string; name: string; canary: boolean; last_pull_at: Date | null; served_at: Date | null; applied_at: Date | null; applied_sha256: string | null;
+    running_copy: RunningCopy | null; policy_error: string | null; policy_error_at: Date | null; served_version: number | null; applied_version: number | null;
+    current_version: number | null; current_sha256: string | null; current_published_at: Date | null;
+  }>`
+    SELECT n.id, n.name, n.canary, n.last_pull_at, n.served_at, n.applied_at, n.applied_sha256, n.running_copy, n.policy_error, n.policy_error_at,
+           s.version AS served_version, a.version AS applied_version,
+           c.version AS current_version, c.content_sha256 AS current_sha256, c.published_at AS current_published_at
+    FROM nodes n
+    LEFT JOIN policy_versions s ON s.id = n.served_policy_version_id
+    LEFT JOIN policy_versions a ON a.id = n.applied_policy_version_id
+    LEFT JOIN LATERAL (
+      SELECT version, content_sha256, published_at FROM policy_versions v
+      WHERE v.node_id = n.id AND v.published_at IS NOT NULL AND v.rolled_back_at IS NULL
+      ORDER BY version DESC LIMIT 1
+    ) c ON true
+    ORDER BY n.name`.execute(db);
+  const now = ctx.now();
+  return rows.map((r) => {
+    const verdict = nodePolicyVerdict({
+      current: r.current_version === null ? null : { version: r.current_version, contentSha256: r.current_sha256!, publishedAt: r.current_published_at! },
+      applied: { sha256: r.applied_sha256, at: r.applied_at, copy: r.running_copy },
+      lastPullAt: r.last_pull_at,
+      installError: r.policy_error,
+      now,
+      staleMs: ctx.config.policy.nodeStaleMs,
+    });
+    return {
+      node_id: r.id,
+      node: r.name,
+      canary: r.canary,
+      state: verdict.state,
+      fallback: verdict.fallback,
+      reason: verdict.reason,
+      current_version: r.current_version,
+      served_version: r.served_version,
+      served_at: isoOrNull(r.served_at),
+      applied_version: r.applied_version,
+      applied_sha256: r.applied_sha256,
+      applied_at: isoOrNull(r.applied_at),
+      running_copy: r.running_copy,
+      install_error: r.policy_error,
+      install_error_at: isoOrNull(r.policy_error_at),
+      last_pull_at: isoOrNull(r.last_pull_at),
+      up_to_date: verdict.state === 'up_to_date',
+    };
+  });
 }

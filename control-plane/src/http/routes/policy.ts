@@ -6,7 +6,8 @@ import { requireAuth } from '../middleware/auth.js';
 import { requireNode } from '../middleware/node-auth.js';
 import { errorResponses, idParam, json, uuid } from '../schemas.js';
 import { diffVersions, fleetPolicyStatus, listVersions, publishPolicy, rollbackPolicy, servePolicy, versionText } from '../../app/policy/policy-versions.js';
-import { AppError } from '../../domain/shared/errors.js';
+import { AppError, validationFailed } from '../../domain/shared/errors.js';
+import { parseNodeReport, RUNNING_COPIES } from '../../domain/policy/node-policy-state.js';
 import { dkimKeysForNode } from '../../app/policy/dkim-keys.js';
 
 const reload = z.object({ ok: z.boolean(), status: z.number().nullable(), error: z.string().nullable(), ms: z.number() }).nullable();
@@ -14,6 +15,18 @@ const publishResult = z.object({ node_id: z.string(), node: z.string(), version:
 const versionSchema = z
   .object({ id: z.string(), node_id: z.string(), version: z.number(), content_sha256: z.string(), model_sha256: z.string(), signature: z.string(), created_at: z.string(), published_at: z.string().nullable(), rolled_back_at: z.string().nullable(), current: z.boolean() })
   .openapi('PolicyVersion');
+const nodeStatus = z
+  .object({
+    node_id: z.string(), node: z.string(), canary: z.boolean(),
+    state: z.enum(['no_policy', 'not_pulling', 'up_to_date', 'applying', 'stale']).openapi({ description: 'up_to_date: runs its current version; applying: published less than CP_NODE_STALE_MS ago and not running yet; stale: longer; not_pulling: no pull for CP_NODE_STALE_MS' }),
+    fallback: z.boolean().openapi({ description: 'the node runs its last known good copy' }),
+    reason: z.string(),
+    current_version: z.number().nullable(), served_version: z.number().nullable(), served_at: z.string().nullable(),
+    applied_version: z.number().nullable(), applied_sha256: z.string().nullable(), applied_at: z.string().nullable(),
+    running_copy: z.enum(RUNNING_COPIES).nullable(), install_error: z.string().nullable(), install_error_at: z.string().nullable(),
+    last_pull_at: z.string().nullable(), up_to_date: z.boolean(),
+  })
+  .openapi('NodePolicyStatus');
 const nodePath = idParam('node_id');
 const lua = { 'text/x-lua': { schema: z.string() } };
 const security = [{ bearer: [] }];
@@ -23,14 +36,16 @@ export function registerPolicyRoutes(app: App): void {
   app.openapi(
     createRoute({
       method: 'get', path: '/v1/nodes/{node_id}/policy', tags, security, middleware: [requireNode()] as const,
-      summary: 'The node\'s current policy module (node token; If-None-Match gives 304; X-KCP-Signature is Ed25519 over the body)',
+      summary: 'The node\'s current policy module (node token; If-None-Match gives 304; X-KCP-Signature is Ed25519 over the body). The node reports what it runs in X-KCP-Running-SHA256, X-KCP-Running-Copy and X-KCP-Install-Error',
       request: { params: nodePath },
       responses: { 200: { description: 'The module', content: lua }, 304: { description: 'Unchanged' }, ...errorResponses },
     }),
     async (c) => {
       const nodeId = c.req.valid('param').node_id;
       if (c.var.node.id !== nodeId) throw new AppError('FORBIDDEN', 'a node may only pull its own policy');
-      const served = await servePolicy(c.var.ctx, c.var.node, c.req.header('if-none-match'));
+      const report = parseNodeReport((name) => c.req.header(name));
+      if (report && 'problems' in report) throw validationFailed(report.problems);
+      const served = await servePolicy(c.var.ctx, c.var.node, c.req.header('if-none-match'), report);
       c.header('etag', served.etag);
       c.header('x-kcp-policy-version', String(served.version));
       c.header('cache-control', 'no-cache');
@@ -68,7 +83,7 @@ export function registerPolicyRoutes(app: App): void {
   app.openapi(
     createRoute({
       method: 'post', path: '/v1/policy/promote', tags, security, middleware: [requireAuth('admin')] as const,
-      summary: 'Publish to the whole fleet once the canary node runs its current version',
+      summary: 'Publish to the whole fleet once the canary node reports it runs its current version',
       request: { body: { content: { 'application/json': { schema: z.strictObject({ canary_node_id: uuid }).openapi('PolicyPromote') } }, required: true } },
       responses: { 200: json(z.object({ results: z.array(publishResult) }), 'Per node'), ...errorResponses },
     }),
@@ -77,7 +92,7 @@ export function registerPolicyRoutes(app: App): void {
       const canary = (await fleetPolicyStatus(ctx)).find((n) => n.node_id === c.req.valid('json').canary_node_id);
       if (!canary) throw new AppError('NOT_FOUND', 'no such canary node');
       if (!canary.up_to_date) {
-        throw new AppError('PRECONDITION_FAILED', `the canary ${canary.node} runs version ${canary.applied_version ?? 'none'}, not its current ${canary.current_version ?? 'none'}: promote once it has pulled it`);
+        throw new AppError('PRECONDITION_FAILED', `the canary ${canary.node} does not run its current version ${canary.current_version ?? 'none'} (${canary.reason}): promote once it reports it applied it`);
       }
       return c.json({ results: await publishPolicy(ctx, callerOf(c), []) }, 200);
     },
@@ -123,8 +138,8 @@ export function registerPolicyRoutes(app: App): void {
   );
   app.openapi(
     createRoute({
-      method: 'get', path: '/v1/policy/status', tags, security, middleware: [requireAuth('read')] as const, summary: 'Which version every node runs, and whether it is current',
-      responses: { 200: json(z.object({ nodes: z.array(z.record(z.string(), z.unknown())) }), 'Fleet'), ...errorResponses },
+      method: 'get', path: '/v1/policy/status', tags, security, middleware: [requireAuth('read')] as const, summary: 'What every node should run, was served and runs (as it reports), with the time of each and a verdict',
+      responses: { 200: json(z.object({ nodes: z.array(nodeStatus) }), 'Fleet'), ...errorResponses },
     }),
     async (c) => c.json({ nodes: await fleetPolicyStatus(c.var.ctx) }, 200),
   );
