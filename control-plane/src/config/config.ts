@@ -99,7 +99,7 @@ export const SETTINGS = {
   CP_SMTP_IDLE_TIMEOUT_MS: { secret: false, doc: 'A session idle this long is closed (421), in milliseconds.', default: '60000' },
   CP_SMTP_AUTH_FAILURE_LIMIT: { secret: false, doc: 'Failed AUTH attempts from one IP address, or for one username, before both are locked out.', default: '5' },
   CP_SMTP_AUTH_LOCKOUT_SECONDS: { secret: false, doc: 'How long the failures are counted and a lockout lasts, in seconds.', default: '900' },
-  CP_SMTP_FACTS_TTL_MS: { secret: false, doc: 'How long the gateway trusts what it read about a tenant (domains, trust lock, placement, nodes), in milliseconds. Suppressions and budgets are read per recipient.', default: '5000' },
+  CP_SMTP_FACTS_TTL_MS: { secret: false, doc: 'The longest the gateway uses what it read about a tenant (status, domains, credentials, trust lock, placement, relay nodes), submission networks, warming peers, a password check and its recipient index, in milliseconds. Changes are pushed at once (LISTEN/NOTIFY); past the TTL an unreadable PostgreSQL means a 4xx. 0 caches nothing.', default: '5000' },
   CP_SMTP_BUDGET_CACHE_MS: { secret: false, doc: 'How long one read of a tenant\'s external budget serves later messages, in milliseconds (0: read Redis for every message).', default: '100' },
   CP_WARMING_GATEWAY_URL: { secret: false, doc: 'Where the worker submits warming mail: smtps://host:port (implicit TLS) or smtp://host:port (STARTTLS). Empty: this machine\'s gateway on CP_SMTP_TLS_PORT.', default: '' },
   CP_WARMING_TLS_VERIFY: { secret: false, doc: 'Verify the gateway\'s certificate when submitting warming mail (false for a self-signed one; scripts/run.sh sets false when it made the certificate).', default: 'true' },

@@ -4,6 +4,10 @@
  * the envelope sender and header From against the tenant's verified domains; gates every recipient
  * (suppression, warming lane, trust lock, external budget); and relays through a kumod node, answering
  * 250 only after kumod did.
+ *
+ * What it knows of a tenant is cached (SubmissionFacts) and kept fresh by PostgreSQL's change
+ * notifications (PgChangeFeed), with CP_SMTP_FACTS_TTL_MS as the fallback; it is read again at every
+ * MAIL, RCPT and DATA, so a lock, suspension or revocation reaches an open session at its next command.
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -16,7 +20,8 @@ import type { SmtpReply } from '../adapters/smtp/relay-connection.js';
 import { SubmissionAuthenticator } from '../app/submission/authenticate.js';
 import { RecipientIndex } from '../app/submission/recipient-index.js';
 import { newMessageBudget, RecipientGate, type MessageBudget } from '../app/submission/gate-recipient.js';
-import { SubmissionFacts, type TenantSubmissionFacts } from '../app/submission/submission-facts.js';
+import { FactsUnavailableError, SubmissionFacts, type TenantSubmissionFacts } from '../app/submission/submission-facts.js';
+import { PgChangeFeed, type ChangeFeed } from '../adapters/pg/change-feed.js';
 import { addressDomain } from '../domain/submission/addresses.js';
 import { smtpReply, type Lane } from '../domain/submission/gate.js';
 import { checkAndRewriteHeaders, headerEnd, headerValues, MAX_HEADER_BYTES } from '../domain/submission/message-headers.js';
@@ -60,8 +65,13 @@ interface GatewaySession {
   tenantId: string | null;
   /** the platform's warming agent: the tenant comes from each message's sender */
   warmingAgent: boolean;
+  /** the SMTP credential the session authenticated with (null: a bound network, or the warming agent) */
+  credentialId: string | null;
+  /** that credential was found revoked: a revocation is for good, so it is not looked up again */
+  revoked: boolean;
   /** the tenant counted against its connection limit for this session */
   counted: string | null;
+  /** the facts the last command was decided on (read again at every MAIL, RCPT and DATA) */
   facts: TenantSubmissionFacts | null;
   mailFrom: string | null;
   mailParams: string;
@@ -78,6 +88,8 @@ export interface SubmissionGateway {
   tlsPort: number | null;
   pool: RelayPool;
   facts: SubmissionFacts;
+  /** the change notifications that keep `facts` fresh */
+  changes: ChangeFeed;
   /** re-read suppressions and warming members now instead of within the second */
   refreshIndex(): Promise<void>;
   close(): Promise<void>;
@@ -101,10 +113,17 @@ const peerAddress = (a: string): string => a.replace(/^::ffff:(\d+\.\d+\.\d+\.\d
 export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig, observer: GatewayObserver = metricsObserver(ctx.metrics)): Promise<SubmissionGateway> {
   tuneSmtpServer();
   const log = ctx.log.child({ component: 'gateway' });
-  const facts = new SubmissionFacts(ctx.db, cfg.factsTtlMs, ctx.now);
+  const facts = new SubmissionFacts(ctx.db, cfg.factsTtlMs, ctx.now, undefined, (e) => log.warn({ err: { message: e.message } }, 'refreshing submission facts failed; they expire by their TTL'));
   const auth = new SubmissionAuthenticator(ctx.db, ctx.redis, { failureLimit: cfg.authFailureLimit, lockoutSeconds: cfg.authLockoutSeconds, rememberMs: cfg.factsTtlMs }, ctx.config.pseudonymKey);
   const pool = new RelayPool({ ehloName: cfg.hostname, ...cfg.relay, log, onHealth: (node, up) => ctx.metrics.relayNodeUp.set({ node: node.name }, up ? 1 : 0) });
-  const index = new RecipientIndex(ctx.db, log);
+  const index = new RecipientIndex(ctx.db, log, cfg.factsTtlMs);
+  const changes = new PgChangeFeed(ctx.config.databaseUrl, log);
+  changes.subscribe((change) => {
+    facts.apply(change);
+    auth.forget(change);
+  });
+  // with no TTL nothing is cached, so there is nothing to keep fresh
+  if (cfg.factsTtlMs > 0) await changes.start();
   await index.start();
   const gate = new RecipientGate(ctx, cfg.budgetCacheMs, index);
   const sessions = new Map<string, GatewaySession>();
@@ -114,7 +133,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
   const stateOf = (session: SMTPServerSession): GatewaySession => {
     let s = sessions.get(session.id);
     if (!s) {
-      s = { tenantId: null, warmingAgent: false, counted: null, facts: null, mailFrom: null, mailParams: '', lane: null, tx: null, budget: newMessageBudget(), warmingRecipients: 0, startedAt: 0 };
+      s = { tenantId: null, warmingAgent: false, credentialId: null, revoked: false, counted: null, facts: null, mailFrom: null, mailParams: '', lane: null, tx: null, budget: newMessageBudget(), warmingRecipients: 0, startedAt: 0 };
       sessions.set(session.id, s);
     }
     return s;
@@ -135,6 +154,25 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
     if (n <= 0) perTenant.delete(s.counted);
     else perTenant.set(s.counted, n);
     s.counted = null;
+  };
+
+  /**
+   * The tenant's facts as of now, and whether the session may still send on them: the tenant is
+   * active and the credential it authenticated with is not revoked. Asked at MAIL, RCPT and DATA.
+   */
+  const currentFacts = async (s: GatewaySession): Promise<TenantSubmissionFacts> => {
+    const revoked = () => new Refusal(530, '5.7.0', 'the credential this session authenticated with has been revoked');
+    if (s.revoked) throw revoked();
+    if (!s.tenantId) throw new Refusal(530, '5.7.0', 'authentication required');
+    let f = await facts.tenant(s.tenantId);
+    // a credential created a moment ago may not be in facts cached just before: ask before refusing
+    if (f && s.credentialId && !f.activeCredentialIds.has(s.credentialId)) f = await facts.freshTenant(s.tenantId);
+    if (!f || !f.active) throw new Refusal(550, '5.7.1', 'this tenant is suspended from sending');
+    if (s.credentialId && !f.activeCredentialIds.has(s.credentialId)) {
+      s.revoked = true;
+      throw revoked();
+    }
+    return f;
   };
 
   const abandon = async (s: GatewaySession): Promise<void> => {
@@ -197,6 +235,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
           }
           if (!claim(s, r.tenantId)) return cb(new Refusal(454, '4.7.0', 'too many concurrent sessions for this tenant: try again shortly'));
           s.tenantId = r.tenantId;
+          s.credentialId = r.credentialId;
           log.debug({ session: session.id, tenant: r.tenantId, credential: r.credentialId }, 'authenticated');
           cb(null, { user: r.tenantId });
         })
@@ -216,9 +255,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
           if (!member) throw new Refusal(553, '5.7.1', 'the warming agent sends only from warming-network peers');
           s.tenantId = member.tenantId;
         }
-        if (!s.tenantId) throw new Refusal(530, '5.7.0', 'authentication required');
-        const f = await facts.tenant(s.tenantId);
-        if (!f || !f.active) throw new Refusal(550, '5.7.1', 'this tenant is suspended from sending');
+        const f = await currentFacts(s);
         if (address.address === '') throw new Refusal(553, '5.7.1', 'a null sender cannot be submitted here');
         const domain = addressDomain(address.address);
         if (!domain) throw new Refusal(553, '5.1.7', 'the sender address is not a plain address');
@@ -241,8 +278,9 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
     onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void) {
       const s = stateOf(session);
       void (async () => {
-        const f = s.facts;
-        if (!f || !s.mailFrom) throw new Refusal(503, '5.5.1', 'MAIL first');
+        if (!s.facts || !s.mailFrom) throw new Refusal(503, '5.5.1', 'MAIL first');
+        const f = await currentFacts(s);
+        s.facts = f;
         if (session.envelope.rcptTo.length >= cfg.maxRecipients) throw new Refusal(452, '4.5.3', `too many recipients: at most ${cfg.maxRecipients} per message, send the rest in another`);
         const rcpt = address.address;
         if (!addressDomain(rcpt)) throw new Refusal(501, '5.1.3', 'the recipient address is not a plain address');
@@ -282,14 +320,13 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void) {
       const s = stateOf(session);
       const tx = s.tx;
-      const f = s.facts;
       const lane = s.lane;
       s.tx = null;
       s.lane = null;
       const recipients = session.envelope.rcptTo.length;
       const done = (outcome: 'accepted' | 'refused' | 'deferred', bytes: number) => observer.transaction(outcome, (performance.now() - s.startedAt) / 1000, recipients, bytes);
       void (async () => {
-        if (!tx || !f || !lane) throw new Refusal(451, '4.4.1', 'no relay transaction is open: try again');
+        if (!tx || !s.facts || !lane) throw new Refusal(451, '4.4.1', 'no relay transaction is open: try again');
         let bytes = 0;
         const overLimit = (): SmtpReply | null =>
           stream.sizeExceeded || bytes > cfg.maxMessageBytes ? { code: 552, enhanced: '5.3.4', text: `the message is larger than the limit of ${cfg.maxMessageBytes} bytes` } : null;
@@ -315,6 +352,13 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
             throw new Refusal(552, '5.3.4', `the header block is larger than ${MAX_HEADER_BYTES} bytes`);
           }
         }
+        // the message is answered on what is true now, not on what was true at its last RCPT
+        const f = await currentFacts(s).catch(async (e: unknown) => {
+          await tx.abandon();
+          await drain();
+          throw e;
+        });
+        s.facts = f;
         // a message of headers only (no blank line) is all header block
         const block = end >= 0 ? head.subarray(0, end) : head;
         const rest = end >= 0 ? head.subarray(end) : Buffer.alloc(0);
@@ -353,7 +397,7 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
         (e: Error) => {
           const r = e instanceof Refusal ? e : internal(e);
           done(r.responseCode >= 500 ? 'refused' : 'deferred', 0);
-          if (r.responseCode !== 552) log.info({ session: session.id, tenant: f?.tenantId, code: r.responseCode, reply: r.message }, 'message not relayed');
+          if (r.responseCode !== 552) log.info({ session: session.id, tenant: s.facts?.tenantId ?? s.tenantId, code: r.responseCode, reply: r.message }, 'message not relayed');
           cb(r);
         },
       );
@@ -380,7 +424,9 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
   };
 
   const internal = (e: Error): Refusal => {
-    log.error({ err: { message: e.message, stack: e.stack } }, 'gateway error');
+    // PostgreSQL away is an outage to report, not a bug to trace
+    if (e instanceof FactsUnavailableError) log.warn({ err: { message: e.message } }, 'submission facts unavailable');
+    else log.error({ err: { message: e.message, stack: e.stack } }, 'gateway error');
     return new Refusal(451, '4.3.0', 'local error in processing: try again later');
   };
 
@@ -406,11 +452,13 @@ export async function startSubmissionGateway(ctx: AppContext, cfg: GatewayConfig
     tlsPort,
     pool,
     facts,
+    changes,
     refreshIndex: () => index.refresh(),
     async close() {
       await Promise.all([starttls, implicit].filter((x): x is SMTPServer => x !== null).map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
       await pool.close();
       await index.stop();
+      await changes.close();
     },
   };
 }

@@ -5,14 +5,15 @@
  *
  * scrypt is deliberately slow (tens of milliseconds), which a client opening a connection per message
  * would pay every time; a successful check is remembered for CP_SMTP_FACTS_TTL_MS under a keyed hash
- * of username and password (never the password), so revoking credentials still takes effect within
- * that time.
+ * of username and password (never the password), with the tenant it names. A change notification for
+ * that tenant (a revocation, a new password, a suspension) forgets it at once; the TTL bounds the rest.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Db } from '../../adapters/pg/database.js';
 import { hashPassword, verifyPassword } from '../../adapters/crypto/password-hash.js';
 import { WARMING_AGENT_USER, warmingAgentPassword } from '../../adapters/crypto/warming-tag.js';
+import type { GateFactChange } from '../../adapters/pg/change-feed.js';
 
 export type AuthOutcome =
   | { ok: true; tenantId: string; credentialId: string; username: string; warmingAgent?: false }
@@ -37,7 +38,10 @@ export const authFailureKeys = (ip: string, username: string): { ip: string; use
 
 export class SubmissionAuthenticator {
   private readonly rememberKey = randomBytes(32);
+  /** `at`: when the check that found it started; the outcome carries the tenant it belongs to */
   private readonly remembered = new Map<string, { at: number; outcome: Extract<AuthOutcome, { ok: true; warmingAgent?: false }> }>();
+  /** moved by every forget: a check that started before one may answer, but is not remembered */
+  private generation = 0;
   private dummyHash: Promise<string> | null = null;
 
   constructor(
@@ -47,6 +51,14 @@ export class SubmissionAuthenticator {
     /** the pseudonym key, from which the warming agent's password is derived */
     private readonly agentKey: Buffer | null = null,
   ) {}
+
+  /** Forget remembered checks of the tenant a change notification names (all of them for "all"). */
+  forget(change: GateFactChange): void {
+    if (change.scope !== 'tenant' && change.scope !== 'all') return;
+    this.generation++;
+    if (change.scope === 'all') return this.remembered.clear();
+    for (const [memo, entry] of this.remembered) if (entry.outcome.tenantId === change.tenant) this.remembered.delete(memo);
+  }
 
   async authenticate(username: string, password: string, ip: string): Promise<AuthOutcome> {
     const keys = authFailureKeys(ip, username);
@@ -69,7 +81,9 @@ export class SubmissionAuthenticator {
     }
     const memo = createHmac('sha256', this.rememberKey).update(username).update('\0').update(password).digest('base64');
     const hit = this.remembered.get(memo);
-    if (hit && Date.now() - hit.at < this.settings.rememberMs) return hit.outcome;
+    const startedAt = performance.now();
+    if (hit && startedAt - hit.at < this.settings.rememberMs) return hit.outcome;
+    const generation = this.generation;
 
     const row = /^[A-Za-z0-9._@+-]{3,128}$/.test(username)
       ? await this.db
@@ -88,8 +102,10 @@ export class SubmissionAuthenticator {
       return INVALID;
     }
     const outcome = { ok: true as const, warmingAgent: false as const, tenantId: row.tenant_id, credentialId: row.id, username: row.username };
-    this.remembered.set(memo, { at: Date.now(), outcome });
-    if (this.remembered.size > 10_000) this.remembered.delete(this.remembered.keys().next().value!);
+    if (this.settings.rememberMs > 0 && generation === this.generation) {
+      this.remembered.set(memo, { at: startedAt, outcome });
+      if (this.remembered.size > 10_000) this.remembered.delete(this.remembered.keys().next().value!);
+    }
     await this.redis.del(keys.user).catch(() => undefined);
     // last_used_at is for operators ("is this credential still in use?"): once a minute is plenty
     await this.db

@@ -4,6 +4,10 @@
  * has never seen is certainly not suppressed; a "maybe" goes to PostgreSQL for the real answer (and
  * the suppression it names). New suppressions arrive within a second (read by id); a full reload
  * every ten minutes drops removed ones and catches rows a long transaction committed late.
+ *
+ * An index whose last good refresh started longer ago than the facts' TTL answers as if it were not
+ * loaded, so that every lookup goes to PostgreSQL (and, with PostgreSQL away, fails to "try later")
+ * rather than a filter nobody can vouch for accepting recipients.
  */
 import type { Db } from '../../adapters/pg/database.js';
 import type { Logger } from '../../adapters/logger.js';
@@ -21,21 +25,27 @@ export class RecipientIndex {
   private warming: Set<string> | null = null;
   private lastId = 0n;
   private lastFull = 0;
+  /** when the last refresh that succeeded started (monotonic ms) */
+  private lastGood = -Infinity;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
 
   constructor(
     private readonly db: Db,
     private readonly log: Logger,
+    /** CP_SMTP_FACTS_TTL_MS: the oldest the index may be and still answer; 0 never answers */
+    private readonly ttlMs: number,
+    /** monotonic milliseconds */
+    private readonly clock: () => number = () => performance.now(),
   ) {}
 
   get ready(): boolean {
-    return this.bloom !== null && this.warming !== null;
+    return this.bloom !== null && this.warming !== null && this.clock() - this.lastGood < this.ttlMs;
   }
 
-  /** Whether `address` might be suppressed for `tenantId` (true when the index is not loaded yet). */
+  /** Whether `address` might be suppressed for `tenantId` (true when the index is not loaded or too old). */
   maybeSuppressed(tenantId: string, address: string): boolean {
-    const bloom = this.bloom;
+    const bloom = this.ready ? this.bloom : null;
     if (!bloom) return true;
     for (const p of patternsFor(address)) {
       if (bloom.mightContain(suppressionKey(tenantId, p)) || bloom.mightContain(suppressionKey(null, p))) return true;
@@ -43,16 +53,19 @@ export class RecipientIndex {
     return false;
   }
 
-  /** null when not loaded yet: ask the database. */
+  /** null when not loaded or too old: ask the database. */
   isWarmingMember(address: string): boolean | null {
-    return this.warming ? this.warming.has(address.toLowerCase()) : null;
+    return this.ready ? this.warming!.has(address.toLowerCase()) : null;
   }
 
   async start(): Promise<void> {
+    // with no TTL the index never answers, so it is not kept either
+    if (this.ttlMs <= 0) return;
     await this.refresh();
+    // at least twice per TTL, so that a healthy index never ages out between refreshes
     this.timer = setInterval(() => {
       if (!this.running) this.running = this.refresh().finally(() => (this.running = null));
-    }, REFRESH_MS);
+    }, Math.max(50, Math.min(REFRESH_MS, this.ttlMs / 2)));
     this.timer.unref();
   }
 
@@ -61,16 +74,18 @@ export class RecipientIndex {
     await this.running;
   }
 
-  /** Read what changed (or everything, when due); errors leave the last good index in place. */
+  /** Read what changed (or everything, when due); after an error the index ages towards its TTL. */
   async refresh(): Promise<void> {
+    const startedAt = this.clock();
     try {
       const full = !this.bloom || Date.now() - this.lastFull >= FULL_RELOAD_MS;
       if (full) await this.reload();
       else await this.addSince(this.lastId - BigInt(LATE_WINDOW), this.bloom!);
       const members = await this.db.selectFrom('warming_members').select('address').where('state', '=', 'active').execute();
       this.warming = new Set(members.map((m) => m.address));
+      this.lastGood = startedAt;
     } catch (e) {
-      this.log.warn({ err: { message: (e as Error).message } }, 'recipient index refresh failed; using the last one');
+      this.log.warn({ err: { message: (e as Error).message } }, 'recipient index refresh failed; the last one answers until its TTL');
     }
   }
 

@@ -1,8 +1,13 @@
 /**
- * What the gateway knows about tenants and the fleet, read from PostgreSQL and kept for a few seconds
- * (CP_SMTP_FACTS_TTL_MS): which domains a tenant verified, its trust lock and rehabilitation, its
- * placement and external throttle, the nodes that can take its mail, and which tenant owns a
- * submission network. Suppressions and budgets change per message and are read per recipient instead.
+ * What the gateway knows about tenants and the fleet, read from PostgreSQL and cached: which domains a
+ * tenant verified, its active SMTP credentials, its trust lock and rehabilitation, its placement and
+ * external throttle, the nodes that can take its mail, and which tenant owns a submission network.
+ * Suppressions and budgets change per message and are read per recipient instead.
+ *
+ * Freshness: a change in PostgreSQL is announced by the notify_gate_facts triggers and drops the
+ * entries it affects at once (`apply`); CP_SMTP_FACTS_TTL_MS is the fallback for a lost notification,
+ * and no entry is ever used past it (see FreshCache). When PostgreSQL cannot be read once the TTL has
+ * passed, callers get a FactsUnavailableError, never the old value.
  */
 import { sql } from 'kysely';
 import type { Db } from '../../adapters/pg/database.js';
@@ -15,6 +20,8 @@ import { carriesMail } from '../../domain/fleet/ip-lifecycle.js';
 import { patternsFor } from '../../domain/suppression/pattern.js';
 import { readSettings } from '../settings.js';
 import { cleanWarmingSendsSince } from '../trust/daily-metrics.js';
+import type { GateFactChange } from '../../adapters/pg/change-feed.js';
+import { FreshCache, type Stamped } from './fresh-cache.js';
 
 export interface RelayNode {
   id: string;
@@ -27,6 +34,8 @@ export interface TenantSubmissionFacts {
   tenantId: string;
   active: boolean;
   verifiedDomains: ReadonlySet<string>;
+  /** ids of the tenant's SMTP credentials that are not revoked */
+  activeCredentialIds: ReadonlySet<string>;
   trust: GateFacts['trust'];
   placementHold: string | null;
   /** kumod's throttle spec for the tenant's external mail, or null when it sends none */
@@ -41,82 +50,92 @@ interface Fleet {
   ips: RoutingIp[];
 }
 
-interface Cached<T> {
-  at: number;
-  value: Promise<T>;
-  settled: boolean;
-  reloading?: boolean;
+/** The facts could not be read (PostgreSQL unreachable) and nothing young enough was cached. */
+export class FactsUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`submission facts cannot be read: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'FactsUnavailableError';
+  }
 }
 
+const unavailable = (e: unknown): never => {
+  throw e instanceof FactsUnavailableError ? e : new FactsUnavailableError(e);
+};
+
 export class SubmissionFacts {
-  private readonly tenants = new Map<string, Cached<TenantSubmissionFacts | null>>();
-  private readonly networks = new Map<string, Cached<string | null>>();
-  private readonly peers = new Map<string, Cached<{ tenantId: string } | null>>();
-  private readonly fleetCache = new Map<string, Cached<Fleet>>();
+  private readonly tenants: FreshCache<string, TenantSubmissionFacts | null>;
+  private readonly networks: FreshCache<string, string | null>;
+  private readonly peers: FreshCache<string, { tenantId: string } | null>;
+  private readonly fleetCache: FreshCache<'fleet', Fleet>;
 
   constructor(
     private readonly db: Db,
-    private readonly ttlMs: number,
+    readonly ttlMs: number,
     private readonly clock: () => Date,
-  ) {}
+    /** monotonic milliseconds, for ages */
+    monotonic: () => number = () => performance.now(),
+    onRefreshError: (e: Error) => void = () => {},
+  ) {
+    this.tenants = new FreshCache(ttlMs, monotonic, 50_000, onRefreshError);
+    this.networks = new FreshCache(ttlMs, monotonic, 50_000, onRefreshError);
+    this.peers = new FreshCache(ttlMs, monotonic, 50_000, onRefreshError);
+    this.fleetCache = new FreshCache(ttlMs, monotonic, 1, onRefreshError);
+  }
 
   /** Drop everything cached: tests and the admin API's changes take effect at once. */
   invalidate(): void {
-    this.tenants.clear();
-    this.networks.clear();
-    this.peers.clear();
-    this.fleetCache.clear();
+    this.apply({ scope: 'all' });
   }
 
-  /**
-   * Stale-while-revalidate: an expired entry still answers while one reload runs in the background,
-   * so no message waits for the several queries a reload takes; only a missing entry is waited for.
-   */
-  private cached<K, T>(map: Map<K, Cached<T>>, key: K, load: () => Promise<T>): Promise<T> {
-    const now = Date.now();
-    const hit = map.get(key);
-    if (hit && now - hit.at < this.ttlMs) return hit.value;
-    if (hit && hit.settled && !hit.reloading && this.ttlMs > 0) {
-      hit.reloading = true;
-      load().then(
-        (v) => map.set(key, { at: Date.now(), value: Promise.resolve(v), settled: true }),
-        () => {
-          hit.reloading = false;
-        },
-      );
-      return hit.value;
+  /** Drop what a change notification says changed. */
+  apply(change: GateFactChange): void {
+    switch (change.scope) {
+      case 'tenant':
+        this.tenants.invalidate(change.tenant);
+        return;
+      case 'fleet':
+        // every tenant's facts embed the relay nodes picked from the fleet
+        this.fleetCache.clear();
+        this.tenants.clear();
+        return;
+      case 'networks':
+        this.networks.clear();
+        return;
+      case 'peers':
+        this.peers.clear();
+        return;
+      case 'all':
+        this.fleetCache.clear();
+        this.tenants.clear();
+        this.networks.clear();
+        this.peers.clear();
     }
-    if (hit && hit.reloading) return hit.value;
-    // concurrent sessions of one tenant share one load; a failed load is not kept
-    const entry: Cached<T> = { at: now, value: load(), settled: false };
-    map.set(key, entry);
-    entry.value.then(
-      () => (entry.settled = true),
-      () => map.delete(key),
-    );
-    if (map.size > 50_000) map.delete(map.keys().next().value as K);
-    return entry.value;
   }
 
   tenant(tenantId: string): Promise<TenantSubmissionFacts | null> {
-    return this.cached(this.tenants, tenantId, () => this.loadTenant(tenantId));
+    return this.tenants.stamped(tenantId, () => this.loadTenant(tenantId)).then((s) => s.value, unavailable);
+  }
+
+  /** The tenant's facts read now, for a caller that has reason to doubt the cached ones. */
+  freshTenant(tenantId: string): Promise<TenantSubmissionFacts | null> {
+    return this.tenants.reload(tenantId, () => this.loadTenant(tenantId)).then((s) => s.value, unavailable);
   }
 
   /** The tenant that bound a network containing `ip`, or null. */
   networkTenant(ip: string): Promise<string | null> {
-    return this.cached(this.networks, ip, async () => {
+    return this.networks.get(ip, async () => {
       const row = await this.db
         .selectFrom('submission_networks')
         .select('tenant_id')
         .where(sql<boolean>`network >>= ${ip}::inet`)
         .executeTakeFirst();
       return row?.tenant_id ?? null;
-    });
+    }).catch(unavailable);
   }
 
   /** The peer of the warming network with this address, for the warming agent's sessions. */
   warmingPeer(address: string): Promise<{ tenantId: string } | null> {
-    return this.cached(this.peers, address.toLowerCase(), async () => {
+    return this.peers.get(address.toLowerCase(), async () => {
       const row = await this.db
         .selectFrom('warming_members')
         .select('tenant_id')
@@ -125,11 +144,11 @@ export class SubmissionFacts {
         .where('state', '!=', 'retired')
         .executeTakeFirst();
       return row?.tenant_id ? { tenantId: row.tenant_id } : null;
-    });
+    }).catch(unavailable);
   }
 
-  private fleet(): Promise<Fleet> {
-    return this.cached(this.fleetCache, 'fleet', async (): Promise<Fleet> => {
+  private fleet(): Promise<Stamped<Fleet>> {
+    return this.fleetCache.stamped('fleet', async () => {
       const nodes = await this.db.selectFrom('nodes').select(['id', 'name', 'public_address', 'relay_host', 'relay_port']).orderBy('name').execute();
       const ips = await this.db
         .selectFrom('ip_addresses as ip')
@@ -138,13 +157,16 @@ export class SubmissionFacts {
         .select(['ip.id', 'ip.node_id', 'ip.state', 'p.tier'])
         .execute();
       return {
-        nodes: nodes.map((n) => ({ id: n.id, name: n.name, host: n.relay_host ?? bareAddress(n.public_address), port: n.relay_port })),
-        ips: ips.map((ip) => ({ ipId: ip.id, nodeId: ip.node_id, tier: (ip.tier as Tier | null) ?? null, carries: carriesMail(ip.state) })),
+        value: {
+          nodes: nodes.map((n) => ({ id: n.id, name: n.name, host: n.relay_host ?? bareAddress(n.public_address), port: n.relay_port })),
+          ips: ips.map((ip) => ({ ipId: ip.id, nodeId: ip.node_id, tier: (ip.tier as Tier | null) ?? null, carries: carriesMail(ip.state) })),
+        },
       };
     });
   }
 
-  private async loadTenant(tenantId: string): Promise<TenantSubmissionFacts | null> {
+  /** The facts are as old as the fleet they were built on, when that is older than this read. */
+  private async loadTenant(tenantId: string): Promise<{ value: TenantSubmissionFacts | null; asOf?: number }> {
     const now = this.clock();
     const tenant = await this.db
       .selectFrom('tenants as t')
@@ -153,10 +175,11 @@ export class SubmissionFacts {
       .select(['t.id', 't.status', 'tt.score', 'tt.locked', 'tt.lock_kind', 'tt.locked_at', 'tt.rehab_remaining_sends', 'pl.tier', 'pl.shard'])
       .where('t.id', '=', tenantId)
       .executeTakeFirst();
-    if (!tenant) return null;
-    const [settings, domains, fleet, quarantine, planned] = await Promise.all([
+    if (!tenant) return { value: null };
+    const [settings, domains, credentials, { value: fleet, asOf }, quarantine, planned] = await Promise.all([
       readSettings(this.db),
       this.db.selectFrom('sending_domains').select('domain').where('tenant_id', '=', tenantId).where('verified_at', 'is not', null).execute(),
+      this.db.selectFrom('smtp_credentials').select('id').where('tenant_id', '=', tenantId).where('revoked_at', 'is', null).execute(),
       this.fleet(),
       tenant.tier === 'quarantine'
         ? this.db
@@ -201,10 +224,11 @@ export class SubmissionFacts {
     const byId = new Map(fleet.nodes.map((n) => [n.id, n]));
     const pick = (lane: Lane): RelayNode[] =>
       relayCandidates(lane, { tier, shardIpIds: shard }, fleet.ips, fleet.nodes.map((n) => n.id)).map((id) => byId.get(id)!).filter(Boolean);
-    return {
+    const value: TenantSubmissionFacts = {
       tenantId,
       active: tenant.status === 'active',
       verifiedDomains: new Set(domains.map((d) => d.domain.toLowerCase())),
+      activeCredentialIds: new Set(credentials.map((c) => c.id)),
       trust: {
         locked,
         score: scored ? Number(tenant.score) : null,
@@ -217,6 +241,7 @@ export class SubmissionFacts {
       relayNodes: { external: pick('external'), warming: pick('warming') },
       warmingPlannedToday: Number(planned.n),
     };
+    return { value, asOf };
   }
 }
 
