@@ -300,11 +300,15 @@ CREATE TABLE delivery_events (
   response_text         text CHECK (length(response_text) <= 2000),
   bounce_classification text CHECK (length(bounce_classification) <= 100),
   occurred_at           timestamptz NOT NULL,
-  ingested_at           timestamptz NOT NULL DEFAULT now()
+  ingested_at           timestamptz NOT NULL DEFAULT now(),
+  -- the node itself failed the message (refused at reception, kumod-internal): what a broken policy produces
+  node_fault            boolean NOT NULL DEFAULT false
 );
 CREATE INDEX delivery_events_tenant_time_idx ON delivery_events (tenant_id, occurred_at);
 CREATE INDEX delivery_events_source_time_idx ON delivery_events (egress_source, occurred_at) WHERE egress_source IS NOT NULL;
 CREATE INDEX delivery_events_message_id_idx ON delivery_events (message_id) WHERE message_id IS NOT NULL;
+-- a canary's rates over a window (the policy autopilot)
+CREATE INDEX delivery_events_node_time_idx ON delivery_events (node_id, occurred_at) WHERE node_id IS NOT NULL;
 -- soft-bounce streaks per recipient (five in a row count as a hard bounce)
 CREATE INDEX delivery_events_streak_idx ON delivery_events (tenant_id, recipient, occurred_at)
   WHERE outcome IN ('delivered', 'hard_bounce', 'soft_bounce');
@@ -464,6 +468,8 @@ CREATE TABLE policy_versions (
   rolled_back_at timestamptz,
   -- the autopilot rollout that made it (NULL: an operator's publish)
   rollout_id     bigint,                      -- FK added below, after policy_rollouts
+  -- what about the module cannot wait for a canary: the tenants it holds back, the sources that carry mail
+  safety         jsonb CHECK (jsonb_typeof(safety) = 'object'),
   UNIQUE (node_id, version),
   CHECK (rolled_back_at IS NULL OR published_at IS NOT NULL)
 );
@@ -516,7 +522,14 @@ CREATE TABLE policy_autopilot (
   paused_reason  text CHECK (length(paused_reason) <= 2000),
   -- a fleet state an operator chose not to roll out (skip): not started again until the state changes
   skipped_render_sha256 text CHECK (skipped_render_sha256 ~ '^[0-9a-f]{64}$'),
-  CHECK (paused = (paused_at IS NOT NULL))
+  -- the fleet state waiting to go out: since when the fleet differs from what it runs, and when that
+  -- state last changed (the debounce counts from there)
+  pending_render_sha256 text CHECK (pending_render_sha256 ~ '^[0-9a-f]{64}$'),
+  pending_since         timestamptz,
+  pending_changed_at    timestamptz,
+  CHECK (paused = (paused_at IS NOT NULL)),
+  CONSTRAINT policy_autopilot_pending_check
+    CHECK ((pending_render_sha256 IS NULL) = (pending_since IS NULL) AND (pending_since IS NULL) = (pending_changed_at IS NULL))
 );
 INSERT INTO policy_autopilot (id) VALUES (true);
 
@@ -525,7 +538,7 @@ INSERT INTO policy_autopilot (id) VALUES (true);
 -- ---------------------------------------------------------------------------------------------------
 CREATE TABLE settings (
   -- one row per section; the application validates each value against that section's schema
-  section    text PRIMARY KEY CHECK (section IN ('trust', 'placement', 'costs', 'ip_warmup', 'mailbox_warmup')),
+  section    text PRIMARY KEY CHECK (section IN ('trust', 'placement', 'costs', 'ip_warmup', 'mailbox_warmup', 'warming_network', 'policy_rollout')),
   value      jsonb NOT NULL CHECK (jsonb_typeof(value) = 'object'),
   updated_at timestamptz NOT NULL DEFAULT now(),
   updated_by uuid REFERENCES operators (id) ON DELETE SET NULL

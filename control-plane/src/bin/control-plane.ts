@@ -9,6 +9,7 @@ import { newApp } from '../http/app.js';
 import { bootstrapFirstOperator } from '../app/api-tokens.js';
 import { startJobRunner } from '../worker/job-runner.js';
 import { allJobs } from '../worker/jobs.js';
+import { autopilotJob } from '../app/jobs/autopilot-job.js';
 import { loadConfigOrExit } from './load-config.js';
 import { startSubmissionGateway } from '../gateway/submission-gateway.js';
 import { startDependencyProbe } from '../app/observability/dependency-probe.js';
@@ -41,6 +42,8 @@ if (config.roles.includes('api')) {
 
 if (config.roles.includes('worker')) {
   stops.push(startJobRunner(ctx, allJobs(config), config.worker.tickMs));
+  // the autopilot on a timer of its own: an urgent change must not wait behind a slow job
+  stops.push(startJobRunner(ctx, [autopilotJob(config.worker.autopilotIntervalMs)], config.worker.autopilotIntervalMs));
   log.info({ role: 'worker' }, 'background jobs started');
 }
 

@@ -30,7 +30,7 @@ export interface Config {
   policy: { dkimKeyDir: string; bumpTimeoutMs: number; nodeStaleMs: number };
   dkim: { rsaBits: number; defaultSelector: string };
   dns: { spfInclude: string | null; bounceMxHost: string | null; dmarcRua: string | null; dmarcPolicy: 'none' | 'quarantine' | 'reject' };
-  worker: { tickMs: number; rekeyBatchSize: number; rescoreIntervalMs: number; placementIntervalMs: number };
+  worker: { tickMs: number; rekeyBatchSize: number; rescoreIntervalMs: number; placementIntervalMs: number; autopilotIntervalMs: number };
   bootstrapTokenFile: string | null;
   gateway: GatewayConfig;
   warming: { gatewayUrl: string; tlsVerify: boolean };
@@ -84,6 +84,7 @@ export const SETTINGS = {
   CP_WORKER_TICK_MS: { secret: false, doc: 'How often the worker looks for due jobs, in milliseconds.', default: '5000' },
   CP_RESCORE_INTERVAL_MS: { secret: false, doc: 'How often every tenant\'s trust score is recomputed as the window slides, in milliseconds.', default: '3600000' },
   CP_PLACEMENT_INTERVAL_MS: { secret: false, doc: 'How often the placement engine runs (bad-apple detection, tiers, shards), in milliseconds.', default: '300000' },
+  CP_AUTOPILOT_INTERVAL_MS: { secret: false, doc: 'How often the policy autopilot renders the fleet and takes its next rollout step, in milliseconds (on its own timer, not CP_WORKER_TICK_MS).', default: '2000' },
   CP_REKEY_BATCH_SIZE: { secret: false, doc: 'DKIM keys re-encrypted per worker tick after a master-key rotation.', default: '200' },
   CP_BOOTSTRAP_TOKEN_FILE: { secret: false, doc: 'When no operator exists yet, create one and write its admin token to this file (mode 0600). Empty disables.', default: '' },
   CP_SMTP_HOST: { secret: false, doc: 'Address the SMTP submission gateway listens on.', default: '127.0.0.1' },
@@ -256,6 +257,7 @@ export function loadConfig(env: Env): Result<Config, string[]> {
       rekeyBatchSize: integer('CP_REKEY_BATCH_SIZE', 1, 10_000),
       rescoreIntervalMs: integer('CP_RESCORE_INTERVAL_MS', 1000, 86_400_000),
       placementIntervalMs: integer('CP_PLACEMENT_INTERVAL_MS', 1000, 86_400_000),
+      autopilotIntervalMs: integer('CP_AUTOPILOT_INTERVAL_MS', 100, 3_600_000),
     },
     bootstrapTokenFile: raw('CP_BOOTSTRAP_TOKEN_FILE') || null,
     warming: { gatewayUrl: warmingUrl, tlsVerify: tlsVerify !== 'false' },

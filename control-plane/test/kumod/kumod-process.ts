@@ -10,6 +10,8 @@ import { kumoRelease } from '../support/kumo-release.js';
 import type { StagedNode } from '../support/node-dir.js';
 import { waitForPortForTest } from '../support/ports.js';
 
+export { eventually } from '../support/eventually.js';
+
 export interface Kumod {
   node: StagedNode;
   log(): string;
@@ -110,18 +112,3 @@ export async function startKumod(node: StagedNode, relayPort: number): Promise<K
   return kumod;
 }
 
-/** Poll until `probe` returns a value (not undefined), or fail with what it last saw. */
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}

@@ -236,6 +236,7 @@ export interface DeliveryEventsTable {
   bounce_classification: string | null;
   occurred_at: Timestamp;
   ingested_at: Generated<Date>;
+  node_fault: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface EngagementEventsTable {
@@ -356,6 +357,7 @@ export interface PolicyVersionsTable {
   published_at: NullableTimestamp;
   rolled_back_at: NullableTimestamp;
   rollout_id: ColumnType<string | null, string | number | null | undefined>;
+  safety: Json<{ held: string[]; carrying: string[]; tenants: string[] }> | null;
 }
 
 export type RolloutState = 'canary' | 'soaking' | 'promoting' | 'done' | 'rolled_back' | 'skipped' | 'superseded';
@@ -383,6 +385,9 @@ export interface PolicyAutopilotTable {
   paused_at: NullableTimestamp;
   paused_reason: string | null;
   skipped_render_sha256: string | null;
+  pending_render_sha256: string | null;
+  pending_since: NullableTimestamp;
+  pending_changed_at: NullableTimestamp;
 }
 
 export interface Database {

@@ -25,14 +25,14 @@ async function insertEvents(tx: Tx, events: StoredEvent[]): Promise<Set<string>>
   const col = <T>(f: (e: StoredEvent) => T) => events.map(f);
   const { rows } = await sql<{ source_id: string }>`
     INSERT INTO delivery_events (source_id, node_id, tenant_id, lane, record_type, outcome, message_id, sender, recipient,
-      recipient_domain, egress_pool, egress_source, response_code, enhanced_code, response_text, bounce_classification, occurred_at)
+      recipient_domain, egress_pool, egress_source, response_code, enhanced_code, response_text, bounce_classification, occurred_at, node_fault)
     SELECT * FROM unnest(
       ${col((e) => e.sourceId)}::text[], ${col((e) => e.nodeId)}::uuid[], ${col((e) => e.tenantId)}::uuid[], ${col((e) => e.lane)}::lane[],
       ${col((e) => e.recordType)}::text[], ${col((e) => e.classification.outcome)}::delivery_outcome[], ${col((e) => e.messageId)}::text[],
       ${col((e) => e.sender)}::text[], ${col((e) => e.recipient)}::text[], ${col((e) => e.recipientDomain)}::text[],
       ${col((e) => e.egressPool)}::text[], ${col((e) => e.egressSource)}::text[], ${col((e) => e.responseCode)}::int[],
       ${col((e) => e.enhancedCode)}::text[], ${col((e) => e.responseText)}::text[], ${col((e) => e.bounceClassification)}::text[],
-      ${col((e) => e.occurredAt.toISOString())}::timestamptz[])
+      ${col((e) => e.occurredAt.toISOString())}::timestamptz[], ${col((e) => e.classification.nodeFault === true)}::boolean[])
     ON CONFLICT (source_id) DO NOTHING
     RETURNING source_id`.execute(tx);
   return new Set(rows.map((r) => r.source_id));

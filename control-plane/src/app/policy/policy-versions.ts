@@ -4,20 +4,17 @@
  * a node that cannot be reached still picks the version up at its next pull.
  */
 import { sql, type Updateable } from 'kysely';
-import { createHash } from 'node:crypto';
 import type { AppContext } from '../../context.js';
 import { inTransaction, type Db, type Tx } from '../../adapters/pg/database.js';
 import type { NodesTable } from '../../adapters/pg/tables.js';
 import { nodePolicyVerdict, type NodePolicyState, type NodeReport, type RunningCopy } from '../../domain/policy/node-policy-state.js';
 import { bumpConfigEpoch, type AdminCallResult } from '../../adapters/http-out/kumod-admin.js';
-import { buildPolicyModel } from '../../domain/policy/policy-model.js';
 import { AppError, notFound } from '../../domain/shared/errors.js';
-import { renderPolicyModule } from '../../render/policy-module.js';
 import { unifiedDiff } from '../../render/line-diff.js';
 import type { Caller } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import { iso, isoOrNull } from '../views.js';
-import { loadPolicyState } from './policy-inputs.js';
+import { renderFleet, type RenderedNode } from './fleet-render.js';
 
 export interface VersionView {
   id: string;
@@ -33,8 +30,6 @@ export interface VersionView {
 }
 
 type VersionRow = { id: string; node_id: string; version: number; content_sha256: string; model_sha256: string; signature: string; created_at: Date; published_at: Date | null; rolled_back_at: Date | null };
-
-const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 const view = (r: VersionRow, currentId: string | null): VersionView => ({
   id: String(r.id),
@@ -72,45 +67,63 @@ export interface PublishResult {
 }
 
 /**
+ * A new version of a node's module: the next number, signed, published at once or (a rollout's
+ * version for a node that is not a canary) held until promotion. One writer per node at a time.
+ */
+export async function writeVersion(ctx: AppContext, tx: Tx, node: RenderedNode, opts: { publishedAt: Date | null; rolloutId: string | null }): Promise<number> {
+  await sql`SELECT 1 FROM nodes WHERE id = ${node.nodeId} FOR UPDATE`.execute(tx);
+  const last = await tx.selectFrom('policy_versions').select((eb) => eb.fn.max<number>('version').as('v')).where('node_id', '=', node.nodeId).executeTakeFirst();
+  const version = (last?.v ?? 0) + 1;
+  await tx
+    .insertInto('policy_versions')
+    .values({
+      node_id: node.nodeId,
+      version,
+      content_sha256: node.contentSha256,
+      model_sha256: node.modelSha256,
+      lua_text: node.text,
+      signature: ctx.policySigner.sign(node.text),
+      safety: JSON.stringify(node.safety),
+      created_at: ctx.now(),
+      published_at: opts.publishedAt,
+      rollout_id: opts.rolloutId,
+    })
+    .execute();
+  return version;
+}
+
+/**
  * Render and publish for the given nodes (all nodes when `nodeIds` is empty). A node whose rendered
- * module equals its current version keeps it (no new version, no reload).
+ * module equals its current version keeps it (no new version, no reload). While the autopilot rolls
+ * a change out, a hand publish would race it: pause, skip or force the rollout instead.
  */
 export async function publishPolicy(ctx: AppContext, caller: Caller, nodeIds: string[]): Promise<PublishResult[]> {
-  let q = ctx.db.selectFrom('nodes').select(['id', 'name', 'admin_url']).orderBy('name');
-  if (nodeIds.length > 0) q = q.where('id', 'in', nodeIds);
-  const nodes = await q.execute();
-  if (nodeIds.length > 0 && nodes.length !== new Set(nodeIds).size) throw notFound('node', nodeIds.filter((id) => !nodes.some((n) => n.id === id)).join(', '));
+  const active = await ctx.db.selectFrom('policy_rollouts').select(['id', 'state']).where('finished_at', 'is', null).executeTakeFirst();
+  if (active) throw new AppError('CONFLICT', `rollout ${active.id} is in progress (${active.state}): pause the autopilot, or skip or force the rollout, before publishing by hand`, { context: { rollout_id: String(active.id) } });
+  const { nodes } = await renderFleet(ctx.db, ctx.config.policy.dkimKeyDir, nodeIds.length > 0 ? nodeIds : null);
+  if (nodeIds.length > 0 && nodes.length !== new Set(nodeIds).size) throw notFound('node', nodeIds.filter((id) => !nodes.some((n) => n.nodeId === id)).join(', '));
+  const adminUrls = new Map((await ctx.db.selectFrom('nodes').select(['id', 'admin_url']).execute()).map((n) => [n.id, n.admin_url]));
   const now = ctx.now();
-  // fleet-wide state once, not once per node: every node's module is a view of the same state
-  const state = await loadPolicyState(ctx.db, ctx.config.policy.dkimKeyDir);
   const results: PublishResult[] = [];
   for (const node of nodes) {
     const result: PublishResult = await inTransaction(ctx.db, async (tx): Promise<PublishResult> => {
-      // one publisher per node at a time
-      await sql`SELECT 1 FROM nodes WHERE id = ${node.id} FOR UPDATE`.execute(tx);
-      const { text, modelSha256 } = renderPolicyModule(buildPolicyModel({ ...state, node: { id: node.id, name: node.name } }));
-      const contentSha = sha256(text);
       const current = await tx
         .selectFrom('policy_versions')
         .select(['id', 'version', 'content_sha256'])
-        .where('node_id', '=', node.id)
+        .where('node_id', '=', node.nodeId)
         .where('published_at', 'is not', null)
         .where('rolled_back_at', 'is', null)
         .orderBy('version', 'desc')
         .executeTakeFirst();
-      if (current && current.content_sha256 === contentSha) {
-        return { node_id: node.id, node: node.name, version: current.version, content_sha256: contentSha, changed: false, reload: null };
+      if (current && current.content_sha256 === node.contentSha256) {
+        return { node_id: node.nodeId, node: node.name, version: current.version, content_sha256: node.contentSha256, changed: false, reload: null };
       }
-      const last = await tx.selectFrom('policy_versions').select((eb) => eb.fn.max<number>('version').as('v')).where('node_id', '=', node.id).executeTakeFirst();
-      const version = (last?.v ?? 0) + 1;
-      await tx
-        .insertInto('policy_versions')
-        .values({ node_id: node.id, version, content_sha256: contentSha, model_sha256: modelSha256, lua_text: text, signature: ctx.policySigner.sign(text), created_at: now, published_at: now })
-        .execute();
-      await writeAudit(tx, caller, { action: 'policy.publish', targetType: 'node', targetId: node.id, details: { version, content_sha256: contentSha, model_sha256: modelSha256, previous: current?.version ?? null } });
-      return { node_id: node.id, node: node.name, version, content_sha256: contentSha, changed: true, reload: null };
+      const version = await writeVersion(ctx, tx, node, { publishedAt: now, rolloutId: null });
+      await writeAudit(tx, caller, { action: 'policy.publish', targetType: 'node', targetId: node.nodeId, details: { version, content_sha256: node.contentSha256, model_sha256: node.modelSha256, previous: current?.version ?? null } });
+      return { node_id: node.nodeId, node: node.name, version, content_sha256: node.contentSha256, changed: true, reload: null };
     });
-    if (result.changed && node.admin_url) result.reload = await bumpConfigEpoch(node.admin_url, ctx.config.policy.bumpTimeoutMs);
+    const adminUrl = adminUrls.get(node.nodeId);
+    if (result.changed && adminUrl) result.reload = await bumpConfigEpoch(adminUrl, ctx.config.policy.bumpTimeoutMs);
     ctx.metrics.policyPublishes.inc({ result: !result.changed ? 'unchanged' : result.reload && !result.reload.ok ? 'reload_failed' : 'changed' });
     results.push(result);
   }

@@ -32,6 +32,8 @@ export interface Classification {
   /** counts toward the trust score; false for kumod-internal and operator-caused outcomes */
   scored: boolean;
   reason: string;
+  /** the node itself failed the message (refused it at reception, or kumod failed internally): what a broken policy produces */
+  nodeFault?: true;
 }
 
 export interface DeliveryEvent {
@@ -112,7 +114,7 @@ export function classify(
   bounceClass: string | null,
   feedbackType: string | null,
 ): Classification {
-  if (isKumoInternal(code, enhanced, text)) return { outcome: 'other', suppress: false, scored: false, reason: 'kumod-internal failure' };
+  if (isKumoInternal(code, enhanced, text)) return { outcome: 'other', suppress: false, scored: false, reason: 'kumod-internal failure', nodeFault: true };
   switch (type) {
     case 'Reception':
       return { outcome: 'received', suppress: false, scored: false, reason: 'accepted by kumod' };
@@ -142,7 +144,7 @@ export function classify(
     case 'AdminBounce':
       return { outcome: 'other', suppress: false, scored: false, reason: 'bounced by an operator' };
     case 'Rejection':
-      return { outcome: 'rejected', suppress: false, scored: false, reason: 'refused at reception' };
+      return { outcome: 'rejected', suppress: false, scored: false, reason: 'refused at reception', nodeFault: true };
     default:
       return { outcome: 'other', suppress: false, scored: false, reason: `${type} records are not scored` };
   }

@@ -146,6 +146,33 @@ export const warmingNetworkSettingsSchema = z
   .strictObject(warmingNetworkSettingsShape)
   .refine((s) => s.window_end_hour > s.window_start_hour, { message: 'window_end_hour must be after window_start_hour', path: ['window_end_hour'] });
 
+export const policyRolloutSettingsShape = {
+  /** a change waits this long for more changes before it goes out, so a burst is one rollout */
+  debounce_seconds: z.number().int().min(0).max(3600),
+  /** but never longer than this after the fleet first differed from what it runs */
+  max_delay_seconds: z.number().int().min(0).max(86_400),
+  /** an urgent change (a lock, a quarantine, an IP that stops carrying mail) goes out within this, to every node at once */
+  urgent_delay_seconds: z.number().int().min(0).max(3600),
+  /** nodes that get a change first (nodes marked canary, else the first by name among those it changes) */
+  canary_count: z.number().int().min(1).max(100),
+  /** a node that has not reported running its new version within this is a failed apply */
+  apply_timeout_seconds: z.number().int().min(10).max(86_400),
+  /** how long the canaries run the new version, watched, before the rest of the fleet gets it */
+  soak_seconds: z.number().int().min(0).max(7 * 86_400),
+  /** the canaries' own rates over this many hours before the rollout are the baseline */
+  baseline_hours: z.number().int().min(1).max(24 * 30),
+  /** delivery records the canaries need in the soak for their rates to be judged */
+  min_records: z.number().int().min(0).max(1_000_000),
+  /** percentage points the canaries' hard-bounce, deferral and error rates may rise over their baseline */
+  max_bounce_increase_pts: pct,
+  max_deferral_increase_pts: pct,
+  max_error_increase_pts: pct,
+};
+
+export const policyRolloutSettingsSchema = z
+  .strictObject(policyRolloutSettingsShape)
+  .refine((s) => s.max_delay_seconds >= s.debounce_seconds, { message: 'max_delay_seconds must be at least debounce_seconds', path: ['max_delay_seconds'] });
+
 export const SETTINGS_SCHEMAS = {
   trust: trustSettingsSchema,
   placement: placementSettingsSchema,
@@ -153,6 +180,7 @@ export const SETTINGS_SCHEMAS = {
   ip_warmup: ipWarmupSettingsSchema,
   mailbox_warmup: mailboxWarmupSettingsSchema,
   warming_network: warmingNetworkSettingsSchema,
+  policy_rollout: policyRolloutSettingsSchema,
 } as const;
 
 /** The fields of each section without the cross-field rules: what a PATCH body may contain. */
@@ -163,6 +191,7 @@ export const SETTINGS_SHAPES = {
   ip_warmup: ipWarmupSettingsShape,
   mailbox_warmup: mailboxWarmupSettingsShape,
   warming_network: warmingNetworkSettingsShape,
+  policy_rollout: policyRolloutSettingsShape,
 } as const;
 
 export type SettingsSection = keyof typeof SETTINGS_SCHEMAS;
@@ -175,6 +204,7 @@ export interface Settings {
   ip_warmup: z.infer<typeof ipWarmupSettingsSchema>;
   mailbox_warmup: z.infer<typeof mailboxWarmupSettingsSchema>;
   warming_network: z.infer<typeof warmingNetworkSettingsSchema>;
+  policy_rollout: z.infer<typeof policyRolloutSettingsSchema>;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -237,6 +267,19 @@ export const DEFAULT_SETTINGS: Settings = {
     risky_score_below: 50,
     degrade_bounce_pct: 2,
     complaint_pause_days: 7,
+  },
+  policy_rollout: {
+    debounce_seconds: 30,
+    max_delay_seconds: 300,
+    urgent_delay_seconds: 5,
+    canary_count: 1,
+    apply_timeout_seconds: 300,
+    soak_seconds: 600,
+    baseline_hours: 24,
+    min_records: 50,
+    max_bounce_increase_pts: 2,
+    max_deferral_increase_pts: 10,
+    max_error_increase_pts: 1,
   },
 };
 

@@ -4,11 +4,12 @@ import type { App } from '../app.js';
 import { callerOf } from '../env.js';
 import { requireAuth } from '../middleware/auth.js';
 import { requireNode } from '../middleware/node-auth.js';
-import { errorResponses, idParam, json, uuid } from '../schemas.js';
+import { errorResponses, idParam, json, page, pageQuery, timestamp, uuid } from '../schemas.js';
 import { diffVersions, fleetPolicyStatus, listVersions, publishPolicy, rollbackPolicy, servePolicy, versionText } from '../../app/policy/policy-versions.js';
 import { AppError, validationFailed } from '../../domain/shared/errors.js';
 import { parseNodeReport, RUNNING_COPIES } from '../../domain/policy/node-policy-state.js';
 import { dkimKeysForNode } from '../../app/policy/dkim-keys.js';
+import { autopilotView, forceRollout, getRollout, listRollouts, pauseAutopilot, resumeAutopilot, skipRollout } from '../../app/policy/autopilot.js';
 
 const reload = z.object({ ok: z.boolean(), status: z.number().nullable(), error: z.string().nullable(), ms: z.number() }).nullable();
 const publishResult = z.object({ node_id: z.string(), node: z.string(), version: z.number(), content_sha256: z.string(), changed: z.boolean(), reload }).openapi('PolicyPublishResult');
@@ -27,6 +28,33 @@ const nodeStatus = z
     last_pull_at: z.string().nullable(), up_to_date: z.boolean(),
   })
   .openapi('NodePolicyStatus');
+const rolloutSchema = z
+  .object({
+    id: z.string(),
+    state: z.enum(['canary', 'soaking', 'promoting', 'done', 'rolled_back', 'skipped', 'superseded']),
+    urgent: z.boolean(),
+    reason: z.string(),
+    canary_nodes: z.array(z.string()),
+    nodes: z.array(z.object({ node_id: z.string(), node: z.string(), version: z.number(), canary: z.boolean(), runs_it: z.boolean().openapi({ description: 'the node reports it runs this version now' }) })),
+    render_sha256: z.string(),
+    health: z.unknown().openapi({ description: 'the canaries\' rates against their baseline, as judged' }),
+    created_at: timestamp,
+    canary_applied_at: timestamp.nullable(),
+    promoted_at: timestamp.nullable(),
+    finished_at: timestamp.nullable(),
+    outcome: z.string().nullable(),
+  })
+  .openapi('PolicyRollout');
+const autopilotSchema = z
+  .object({
+    paused: z.boolean(),
+    paused_at: timestamp.nullable(),
+    paused_reason: z.string().nullable(),
+    skipped_render_sha256: z.string().nullable(),
+    pending: z.object({ render_sha256: z.string(), since: timestamp, changed_at: timestamp }).nullable().openapi({ description: 'a fleet state waiting to go out (debounce)' }),
+    active_rollout: rolloutSchema.nullable(),
+  })
+  .openapi('PolicyAutopilot');
 const nodePath = idParam('node_id');
 const lua = { 'text/x-lua': { schema: z.string() } };
 const security = [{ bearer: [] }];
@@ -139,9 +167,69 @@ export function registerPolicyRoutes(app: App): void {
   app.openapi(
     createRoute({
       method: 'get', path: '/v1/policy/status', tags, security, middleware: [requireAuth('read')] as const, summary: 'What every node should run, was served and runs (as it reports), with the time of each and a verdict',
-      responses: { 200: json(z.object({ nodes: z.array(nodeStatus) }), 'Fleet'), ...errorResponses },
+      responses: { 200: json(z.object({ nodes: z.array(nodeStatus), autopilot: autopilotSchema }), 'Fleet'), ...errorResponses },
     }),
-    async (c) => c.json({ nodes: await fleetPolicyStatus(c.var.ctx) }, 200),
+    async (c) => {
+      const [nodes, autopilot] = await Promise.all([fleetPolicyStatus(c.var.ctx), autopilotView(c.var.ctx)]);
+      return c.json({ nodes, autopilot }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/policy/autopilot', tags, security, middleware: [requireAuth('read')] as const, summary: 'The policy autopilot: paused or not, the change pending, the rollout in progress',
+      responses: { 200: json(autopilotSchema, 'Autopilot'), ...errorResponses },
+    }),
+    async (c) => c.json(await autopilotView(c.var.ctx), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/v1/policy/autopilot/pause', tags, security, middleware: [requireAuth('admin')] as const, summary: 'Pause the autopilot: nothing new is published or promoted (a failing canary is still rolled back)',
+      request: { body: { content: { 'application/json': { schema: z.strictObject({ reason: z.string().min(1).max(2000) }).openapi('AutopilotPause') } }, required: true } },
+      responses: { 200: json(autopilotSchema, 'Autopilot'), ...errorResponses },
+    }),
+    async (c) => c.json(await pauseAutopilot(c.var.ctx, callerOf(c), c.req.valid('json').reason), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/v1/policy/autopilot/resume', tags, security, middleware: [requireAuth('admin')] as const, summary: 'Resume the autopilot',
+      responses: { 200: json(autopilotSchema, 'Autopilot'), ...errorResponses },
+    }),
+    async (c) => c.json(await resumeAutopilot(c.var.ctx, callerOf(c)), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/v1/policy/autopilot/force', tags, security, middleware: [requireAuth('admin')] as const,
+      summary: 'Force: the rollout in progress goes to every node now (the rest of its soak skipped); with none, the pending change goes to every node it changes, without a canary',
+      responses: { 200: json(autopilotSchema, 'Autopilot'), ...errorResponses },
+    }),
+    async (c) => c.json(await forceRollout(c.var.ctx, callerOf(c)), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/v1/policy/autopilot/skip', tags, security, middleware: [requireAuth('admin')] as const,
+      summary: 'Skip: the rollout in progress stops and its canaries go back; that fleet state (or the pending one) is not rolled out until the state changes again',
+      responses: { 200: json(autopilotSchema, 'Autopilot'), ...errorResponses },
+    }),
+    async (c) => c.json(await skipRollout(c.var.ctx, callerOf(c)), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/policy/rollouts', tags, security, middleware: [requireAuth('read')] as const, summary: 'Autopilot rollouts, newest first',
+      request: { query: pageQuery },
+      responses: { 200: json(page(rolloutSchema, 'PolicyRolloutPage'), 'Rollouts'), ...errorResponses },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      return c.json(await listRollouts(c.var.ctx, q.limit, q.cursor), 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/policy/rollouts/{rollout_id}', tags, security, middleware: [requireAuth('read')] as const, summary: 'One rollout, with every node and whether it runs its version',
+      request: { params: z.object({ rollout_id: z.string().max(20).openapi({ param: { name: 'rollout_id', in: 'path' } }) }) },
+      responses: { 200: json(rolloutSchema, 'Rollout'), ...errorResponses },
+    }),
+    async (c) => c.json(await getRollout(c.var.ctx, c.req.valid('param').rollout_id), 200),
   );
   app.openapi(
     createRoute({
