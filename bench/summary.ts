@@ -44,5 +44,10 @@ if (sub) {
   rows.push(['submission latency added p50/p99', `${(sub.latency_ms.gateway.p50 - sub.latency_ms.sink.p50).toFixed(2)} / ${(sub.latency_ms.gateway.p99 - sub.latency_ms.sink.p99).toFixed(2)} ms`]);
   rows.push(['gate decision p50/p99', `${sub.gate_decision_ms.p50.toFixed(2)} / ${sub.gate_decision_ms.p99.toFixed(2)} ms (database path ${sub.gate_decision_database_path_ms.p50.toFixed(2)} / ${sub.gate_decision_database_path_ms.p99.toFixed(2)} ms)`]);
 }
+const loop = newest('policy-loop');
+if (loop) {
+  rows.push(['policy loop, urgent lock -> every node', `${f0(loop.urgent_ms.median)} ms median (${loop.ratio_urgent_to_manual}x a hand publish at ${f0(loop.baseline_manual_publish_ms.median)} ms; ${f0(loop.urgent_overhead_ms)} ms beyond its waits)`]);
+  rows.push(['policy loop, release via canary -> every node', `${f0(loop.release_ms.median)} ms median (${loop.ratio_release_to_manual}x a hand publish; ${f0(loop.release_overhead_ms)} ms beyond debounce + soak)`]);
+}
 printTable('Summary', rows);
 await writeResult('summary', { benchmark: 'summary', rows: Object.fromEntries(rows) });

@@ -178,3 +178,25 @@ describe('the autopilot for operators', () => {
     expect(log.items[0].details).toEqual({ reason: 'maintenance window' });
   });
 });
+
+describe('rendering the fleet', () => {
+  it('renders again only when the state changed, and then every node', async () => {
+    const { FleetRenderCache, renderFleet } = await import('../../src/app/policy/fleet-render.js');
+    const cache = new FleetRenderCache();
+    let renders = 0;
+    const lookup = cache.lookup.bind(cache);
+    cache.lookup = (sha, key, render) => lookup(sha, key, () => (renders++, render()));
+    const first = await renderFleet(h.ctx.db, h.ctx.config.policy.dkimKeyDir, null, cache);
+    expect(renders).toBe(2);
+    const again = await renderFleet(h.ctx.db, h.ctx.config.policy.dkimKeyDir, null, cache);
+    expect(renders).toBe(2);
+    expect(again.render.sha).toBe(first.render.sha);
+    await change();
+    const changed = await renderFleet(h.ctx.db, h.ctx.config.policy.dkimKeyDir, null, cache);
+    expect(renders).toBe(4);
+    expect(changed.render.sha).not.toBe(first.render.sha);
+    // what a fresh render says, byte for byte
+    const fresh = await renderFleet(h.ctx.db, h.ctx.config.policy.dkimKeyDir);
+    expect(changed.nodes.map((n) => n.contentSha256)).toEqual(fresh.nodes.map((n) => n.contentSha256));
+  });
+});

@@ -27,7 +27,7 @@ import { systemCaller, type Caller } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import { readSettings } from '../settings.js';
 import { isoOrNull, iso } from '../views.js';
-import { renderFleet, type RenderedNode } from './fleet-render.js';
+import { FleetRenderCache, renderFleet, type RenderedNode } from './fleet-render.js';
 import { writeVersion } from './policy-versions.js';
 
 const AUTOPILOT = systemCaller('policy-autopilot');
@@ -110,11 +110,11 @@ export interface TickResult {
 }
 
 /** One tick of the autopilot, inside the job's transaction. */
-export async function autopilotTick(ctx: AppContext, tx: Tx): Promise<TickResult> {
+export async function autopilotTick(ctx: AppContext, tx: Tx, renders: FleetRenderCache = new FleetRenderCache()): Promise<TickResult> {
   const now = ctx.now();
   const ap = await lockAutopilot(tx);
   const settings = (await readSettings(tx)).policy_rollout;
-  const { nodes, render } = await renderFleet(tx, ctx.config.policy.dkimKeyDir);
+  const { nodes, render } = await renderFleet(tx, ctx.config.policy.dkimKeyDir, null, renders);
   const byId = new Map(nodes.map((n) => [n.nodeId, n]));
 
   // a node with no module refuses all mail: its first one goes out at once, canary or not

@@ -22,8 +22,33 @@ export interface RenderedNode extends DirtyNode {
 
 export const contentSha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
-export async function renderFleet(db: Db | Tx, dkimKeyDir: string, nodeIds: string[] | null = null): Promise<{ nodes: RenderedNode[]; render: FleetRender }> {
+type Rendering = Pick<RenderedNode, 'text' | 'contentSha256' | 'modelSha256' | 'safety'>;
+
+/**
+ * Renders of the last state seen, per node. Rendering a large fleet takes seconds, and the autopilot
+ * looks every few: reading the state and hashing it is what a tick costs while nothing changes.
+ */
+export class FleetRenderCache {
+  private stateSha: string | null = null;
+  private readonly byNode = new Map<string, Rendering>();
+
+  lookup(stateSha: string, key: string, render: () => Rendering): Rendering {
+    if (stateSha !== this.stateSha) {
+      this.byNode.clear();
+      this.stateSha = stateSha;
+    }
+    let r = this.byNode.get(key);
+    if (!r) {
+      r = render();
+      this.byNode.set(key, r);
+    }
+    return r;
+  }
+}
+
+export async function renderFleet(db: Db | Tx, dkimKeyDir: string, nodeIds: string[] | null = null, cache: FleetRenderCache = new FleetRenderCache()): Promise<{ nodes: RenderedNode[]; render: FleetRender }> {
   const state = await loadPolicyState(db, dkimKeyDir);
+  const stateSha = createHash('sha256').update(JSON.stringify(state)).digest('hex');
   const { rows } = await sql<{ id: string; name: string; canary: boolean; current_id: string | null; version: number | null; content_sha256: string | null; safety: SafetyDigest | null }>`
     SELECT n.id, n.name, n.canary, c.id AS current_id, c.version, c.content_sha256, c.safety
     FROM nodes n
@@ -35,16 +60,16 @@ export async function renderFleet(db: Db | Tx, dkimKeyDir: string, nodeIds: stri
     ${nodeIds ? sql`WHERE n.id = ANY(${nodeIds}::uuid[])` : sql``}
     ORDER BY n.name`.execute(db);
   const nodes: RenderedNode[] = rows.map((r) => {
-    const model = buildPolicyModel({ ...state, node: { id: r.id, name: r.name } });
-    const { text, modelSha256 } = renderPolicyModule(model);
+    const rendering = cache.lookup(stateSha, `${r.id} ${r.name}`, () => {
+      const model = buildPolicyModel({ ...state, node: { id: r.id, name: r.name } });
+      const { text, modelSha256 } = renderPolicyModule(model);
+      return { text, contentSha256: contentSha256(text), modelSha256, safety: safetyDigest(model) };
+    });
     return {
       nodeId: r.id,
       name: r.name,
       canary: r.canary,
-      text,
-      contentSha256: contentSha256(text),
-      modelSha256,
-      safety: safetyDigest(model),
+      ...rendering,
       current: r.current_id === null ? null : { id: String(r.current_id), version: r.version!, contentSha256: r.content_sha256!, safety: r.safety },
     };
   });

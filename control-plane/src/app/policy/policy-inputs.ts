@@ -18,6 +18,9 @@ export async function loadPolicyState(db: Db | Tx, dkimKeyDir: string): Promise<
     .leftJoin('ip_pool_members as m', 'm.ip_id', 'ip.id')
     .leftJoin('ip_pools as p', 'p.id', 'm.pool_id')
     .select(['ip.id', 'ip.address', 'ip.node_id', 'ip.state', 'ip.rdns_name', 'ip.warmup_day', 'p.tier', 'm.weight'])
+    // ordered, so the same state reads as the same bytes (the autopilot hashes it to skip rendering)
+    .orderBy('ip.id')
+    .orderBy('p.tier')
     .execute();
   const tenants = await db
     .selectFrom('tenants as t')
@@ -25,11 +28,13 @@ export async function loadPolicyState(db: Db | Tx, dkimKeyDir: string): Promise<
     .leftJoin('tenant_trust as tt', 'tt.tenant_id', 't.id')
     .select(['t.id', 'pl.tier', 'pl.shard', 'tt.locked'])
     .where('t.status', '=', 'active')
+    .orderBy('t.id')
     .execute();
   const domains = await db
     .selectFrom('sending_domains')
     .select(['tenant_id', 'domain', 'dkim_selector', 'dkim_algorithm'])
     .where('verified_at', 'is not', null)
+    .orderBy('domain')
     .execute();
   const byTenant = new Map<string, PolicyInputs['tenants'][number]['domains']>();
   for (const d of domains) {

@@ -138,6 +138,27 @@ describe('the autopilot, step by step', () => {
     expect(decideRollout(facts({ now: at(0), render: urgent, settings: { ...S, urgent_delay_seconds: 0 } })).kind).toBe('start');
   });
 
+  it('an urgent change never waits longer than an ordinary one, and never goes through the canaries', () => {
+    const urgent = { sha: A, dirty: [n1, n2], bootstrap: [], urgent: ['fsn1-a: tenant t1 is held back from external sending'] };
+    const settings = { ...S, debounce_seconds: 2, urgent_delay_seconds: 5 };
+    const pending = { sha: A, since: at(0), changedAt: at(0) };
+    expect(decideRollout(facts({ now: at(1), render: urgent, settings, autopilot: { paused: false, skippedSha: null, pending } })).kind).toBe('wait');
+    expect(decideRollout(facts({ now: at(2), render: urgent, settings, autopilot: { paused: false, skippedSha: null, pending } }))).toMatchObject({ kind: 'start', urgent: true, canaries: [] });
+  });
+
+  it('property: a change with an urgent part, once it starts, starts urgent and on every node it changes', () => {
+    const node = fc.record({ nodeId: fc.constantFrom('n1', 'n2', 'n3'), name: fc.constantFrom('a', 'b', 'c'), canary: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(node, { minLength: 1, maxLength: 3 }), fc.nat(400), fc.nat(400), fc.nat(60), fc.nat(60), (dirty, since, changed, debounce, delay) => {
+        const pending = { sha: A, since: at(0), changedAt: at(Math.min(since, changed)) };
+        const settings = { ...S, debounce_seconds: debounce, urgent_delay_seconds: delay };
+        const step = decideRollout(facts({ now: at(since + changed), settings, render: { sha: A, dirty, bootstrap: [], urgent: ['a: tenant t is held back'] }, autopilot: { paused: false, skippedSha: null, pending } }));
+        if (step.kind !== 'start') return true;
+        return step.urgent && step.canaries.length === 0 && step.nodes.length === dirty.length;
+      }),
+    );
+  });
+
   it('an urgent change overtakes a rollout in progress', () => {
     const render = { sha: B, dirty: [n1, n2], bootstrap: [], urgent: ['fsn1-a: source ip-1 no longer carries mail'] };
     const step = decideRollout(facts({ now: at(100), render, active: rollout({ state: 'soaking', canaryAppliedAt: at(20) }), autopilot: { paused: false, skippedSha: null, pending: { sha: B, since: at(90), changedAt: at(90) } } }));

@@ -206,7 +206,11 @@ export function decideRollout(f: RolloutFacts): RolloutStep {
   // a change beyond what is rolling out (or, with nothing rolling out, any difference at all)
   const changed = active ? f.render.sha !== active.renderSha && f.render.dirty.length > 0 : f.render.dirty.length > 0;
   const pending = nextPending(f.now, f.autopilot.pending, changed && f.render.sha !== f.autopilot.skippedSha ? f.render.sha : null);
-  const urgentDue = pending !== null && f.render.urgent.length > 0 && secondsSince(f.now, pending.since) >= s.urgent_delay_seconds;
+  const quiet = pending !== null && secondsSince(f.now, pending.changedAt) >= s.debounce_seconds;
+  const overdue = pending !== null && secondsSince(f.now, pending.since) >= s.max_delay_seconds;
+  // urgent_delay_seconds bounds how long an urgent change waits; it is no reason to wait longer than
+  // an ordinary one would, and a change that is urgent never goes out through the canaries
+  const urgentDue = pending !== null && f.render.urgent.length > 0 && (quiet || secondsSince(f.now, pending.since) >= s.urgent_delay_seconds);
 
   if (active) {
     if (urgentDue && !active.urgent && !f.autopilot.paused) {
@@ -224,8 +228,6 @@ export function decideRollout(f: RolloutFacts): RolloutStep {
   }
   if (f.autopilot.paused) return samePending(pending, f.autopilot.pending) ? { kind: 'idle', why: 'the autopilot is paused' } : { kind: 'track', pending, why: 'the autopilot is paused' };
   if (urgentDue) return { kind: 'start', urgent: true, reasons: f.render.urgent, canaries: [], nodes: f.render.dirty, supersede: null };
-  const quiet = secondsSince(f.now, pending.changedAt) >= s.debounce_seconds;
-  const overdue = secondsSince(f.now, pending.since) >= s.max_delay_seconds;
   if (quiet || overdue) {
     const canaries = chooseCanaries(f.render.dirty, s.canary_count);
     return { kind: 'start', urgent: false, reasons: [quiet ? `no further change for ${s.debounce_seconds} s` : `pending for ${s.max_delay_seconds} s`], canaries, nodes: f.render.dirty, supersede: null };

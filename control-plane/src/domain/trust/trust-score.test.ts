@@ -10,8 +10,8 @@ const counts = (c: Partial<TrustCounts>): TrustCounts => ({ ...ZERO_COUNTS, ...c
 const ALL = new Set<EngagementKey>(ENGAGEMENT_KEYS);
 const NONE = new Set<EngagementKey>();
 /** One lane's counts (external unless said), engagement reported unless said. */
-const assess = (c: TrustCounts, o: { authenticated?: boolean; previous?: PreviousTrustState | null; reported?: Set<EngagementKey>; warming?: TrustCounts } = {}) =>
-  assessTrust({ lanes: { external: c, warming: o.warming ?? ZERO_COUNTS }, reported: o.reported ?? ALL, authenticated: o.authenticated ?? true, previous: o.previous ?? null, now }, w);
+const assess = (c: TrustCounts, o: { authenticated?: boolean; previous?: PreviousTrustState | null; reported?: Set<EngagementKey>; warming?: TrustCounts; warmingEngagementPct?: Partial<Record<EngagementKey, number>> } = {}) =>
+  assessTrust({ lanes: { external: c, warming: o.warming ?? ZERO_COUNTS }, reported: o.reported ?? ALL, authenticated: o.authenticated ?? true, previous: o.previous ?? null, now, ...(o.warmingEngagementPct ? { warmingEngagementPct: o.warmingEngagementPct } : {}) }, w);
 const rates = (r: Partial<Record<'replies' | 'opens' | 'bounces' | 'complaints', number>>) => ({ replies: 0, opens: 0, bounces: 0, complaints: 0, ...r });
 
 describe('the formula (scoreFromRates)', () => {
@@ -140,6 +140,22 @@ describe('assessTrust', () => {
     expect(after(x)).toMatchObject({ locked: false, lock_changed: true });
     expect(after(x).score).toBeGreaterThanOrEqual(w.unlock_at_or_above);
     expect(after(x - 1).locked).toBe(true);
+  });
+
+  it('the engagement the target counts on is stated, and sends that engage at it unlock', () => {
+    const start = counts({ sent: 100, delivered: 95, hardBounces: 5 });
+    // how warming mail engages across the network, a little above the priors
+    const network = { replies: 12.6, opens: 50.4 };
+    const locked = assess(start, { reported: NONE, warmingEngagementPct: network });
+    expect(locked.rehabilitation!.assumed_engagement_pct).toEqual(network);
+    const x = locked.rehabilitation!.clean_sends_needed!;
+    const previous = { locked: true, lockKind: 'score' as const, lockedAt: now, lockReason: locked.lock_reason, rehabTargetSends: x };
+    const after = (n: number, pct: { replies: number; opens: number }) =>
+      assess(start, { reported: NONE, previous, warmingEngagementPct: network, warming: counts({ sent: n, delivered: n, replies: (n * pct.replies) / 100, opens: (n * pct.opens) / 100 }) });
+    expect(after(x, network).locked).toBe(false);
+    expect(after(x - 1, network).locked).toBe(true);
+    // at the priors instead (a little less) the same number of sends is not enough
+    expect(after(x, { replies: 12, opens: 50 }).locked).toBe(true);
   });
 
   it('when clean sends alone cannot unlock, the tenant is told, with the engagement it needs, and no unlock date is promised', () => {

@@ -96,6 +96,11 @@ export interface Rehabilitation {
    * alone cannot unlock it.
    */
   clean_sends_needed: number | null;
+  /**
+   * The engagement (percent of delivered, per term) `clean_sends_needed` counts on from the new sends;
+   * a term missing engages at the tenant's own rate now. Sends that engage less need more of them.
+   */
+  assumed_engagement_pct: Partial<Record<EngagementKey, number>>;
   /** engagement points the tenant must add (beyond what it has) when clean sends alone cannot unlock it */
   engagement_points_needed: number;
   /** per penalty: its rate now, its target, and the clean sends that bring it there */
@@ -332,6 +337,7 @@ function rehabilitate(
   parts.push(`external sending unlocks when the Platform Trust Score reaches ${U} (now ${score})`);
   return {
     clean_sends_needed: needed,
+    assumed_engagement_pct: Object.fromEntries((Object.entries(expected) as [EngagementKey, number][]).map(([k, pct]) => [k, round(pct, 4)])),
     engagement_points_needed: engagementPointsNeeded,
     milestones,
     score_needed: U,

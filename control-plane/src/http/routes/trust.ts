@@ -48,7 +48,8 @@ const trustSchema = z
     window_days: z.number(),
     rehabilitation: z
       .object({
-        clean_sends_needed: z.number().nullable().openapi({ description: 'clean warming sends still needed to unlock under the lock rule, at the engagement the tenant has now; null: clean sends alone cannot unlock it (see engagement_points_needed)' }),
+        clean_sends_needed: z.number().nullable().openapi({ description: 'clean warming sends still needed to unlock under the lock rule, at assumed_engagement_pct; null: clean sends alone cannot unlock it (see engagement_points_needed)' }),
+        assumed_engagement_pct: z.record(z.string(), z.number()).openapi({ description: 'the engagement (percent of delivered) clean_sends_needed counts on from the new sends: how warming mail engages on the network, or the prior with no data at all; a term missing engages at the tenant\'s own rate now' }),
         engagement_points_needed: z.number(),
         milestones: z.object(Object.fromEntries(PENALTY_KEYS.map((k) => [k, penaltyMilestone])) as Record<PenaltyKey, typeof penaltyMilestone>).openapi({ description: 'per penalty, the clean sends that bring its rate to target (5 bounces in 100 sends: 400 back to 1%)' }),
         score_needed: z.number(),
