@@ -396,9 +396,12 @@ CREATE TABLE suppressions (
   note       text NOT NULL DEFAULT '' CHECK (length(note) <= 500),
   created_at timestamptz NOT NULL DEFAULT now(),
   expires_at timestamptz,
+  -- the inserting transaction: the gateway's recipient index reads new rows in commit order by it (0010)
+  created_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
   UNIQUE NULLS NOT DISTINCT (tenant_id, pattern)
 );
 CREATE INDEX suppressions_tenant_idx ON suppressions (tenant_id, id);
+CREATE INDEX suppressions_created_xid_idx ON suppressions (created_xid);
 
 CREATE TABLE warming_members (
   id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),

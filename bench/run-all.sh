@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run bench: every benchmark with small defaults (under two minutes on 2 cores), against the private
+# npm run bench: every benchmark with small defaults (a few minutes on 2 cores), against the private
 # PostgreSQL and Redis; then one table of the headline figures. Flags after `--` go to every benchmark
 # and override the small defaults (e.g. npm run bench -- --tenants 100000 --messages 200000 --concurrency 50).
 set -euo pipefail

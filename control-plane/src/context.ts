@@ -30,7 +30,11 @@ export interface ContextOverrides {
 export async function createContext(config: Config, overrides: ContextOverrides = {}): Promise<AppContext> {
   const log = overrides.log ?? createLogger(config.logLevel);
   const metrics = new Metrics();
-  const { db } = createDb(config.databaseUrl, config.databasePoolMax, (seconds) => metrics.dbQueryDuration.observe(seconds));
+  const { db } = createDb(
+    config.databaseUrl,
+    { max: config.databasePoolMax, connectTimeoutMs: config.databaseTimeouts.connectMs, statementTimeoutMs: config.databaseTimeouts.statementMs },
+    (seconds) => metrics.dbQueryDuration.observe(seconds),
+  );
   const redis = createRedis(config.redisUrl);
   redis.on('error', (e: Error) => log.warn({ err: { message: e.message } }, 'redis connection problem'));
   await redis.connect().catch((e: Error) => log.warn({ err: { message: e.message } }, 'redis not reachable at start-up; will retry'));

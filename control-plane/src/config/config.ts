@@ -18,6 +18,8 @@ export interface MasterKey {
 export interface Config {
   databaseUrl: string;
   databasePoolMax: number;
+  /** opening a PostgreSQL connection, and each statement: past them a request fails (503) instead of hanging */
+  databaseTimeouts: { connectMs: number; statementMs: number };
   redisUrl: string;
   roles: Role[];
   http: { host: string; port: number; bodyLimitBytes: number };
@@ -52,8 +54,14 @@ export interface GatewayConfig {
   maxConnectionsPerTenant: number;
   maxClients: number;
   idleTimeoutMs: number;
+  /** failures of one username from one source before that pair is locked out; a username's own count only slows it down */
   authFailureLimit: number;
+  /** failures from one source, whatever the username, before it is locked out */
+  authSourceFailureLimit: number;
   authLockoutSeconds: number;
+  authMaxDelayMs: number;
+  /** commands a session not from a bound network may send before it authenticates */
+  maxUnauthenticatedCommands: number;
   factsTtlMs: number;
   budgetCacheMs: number;
   relay: { idlePerNode: number; connectTimeoutMs: number; commandTimeoutMs: number; downForMs: number };
@@ -63,6 +71,8 @@ export interface GatewayConfig {
 export const SETTINGS = {
   DATABASE_URL: { secret: true, doc: 'PostgreSQL connection URL. Started privately by scripts/run.sh when unset.' },
   CP_DB_POOL_MAX: { secret: false, doc: 'Maximum PostgreSQL connections per process.', default: '10' },
+  CP_DB_CONNECT_TIMEOUT_MS: { secret: false, doc: 'How long opening a PostgreSQL connection (or waiting for a free one in the pool) may take before the request fails with 503 DEPENDENCY_UNAVAILABLE, in milliseconds.', default: '5000' },
+  CP_DB_STATEMENT_TIMEOUT_MS: { secret: false, doc: 'The longest one SQL statement may run (PostgreSQL cancels it) and the longest the process waits for any answer on a connection (a PostgreSQL that stopped answering), in milliseconds; past it the request fails with 503 DEPENDENCY_UNAVAILABLE.', default: '30000' },
   REDIS_URL: { secret: true, doc: 'Redis connection URL (the Redis the KumoMTA nodes share for throttles). Started privately by scripts/run.sh when unset.' },
   CP_ROLES: { secret: false, doc: 'Comma-separated roles this process runs: `api` (admin API, policy and event endpoints), `worker` (background jobs), `gateway` (SMTP submission gateway).', default: 'api,worker,gateway' },
   CP_HTTP_HOST: { secret: false, doc: 'Address the HTTP API listens on.', default: '127.0.0.1' },
@@ -98,8 +108,11 @@ export const SETTINGS = {
   CP_SMTP_MAX_CONNECTIONS_PER_TENANT: { secret: false, doc: 'Concurrent sessions one tenant may hold on one gateway process (421 4.7.0 beyond it).', default: '100' },
   CP_SMTP_MAX_CLIENTS: { secret: false, doc: 'Concurrent sessions one gateway process accepts in all.', default: '5000' },
   CP_SMTP_IDLE_TIMEOUT_MS: { secret: false, doc: 'A session idle this long is closed (421), in milliseconds.', default: '60000' },
-  CP_SMTP_AUTH_FAILURE_LIMIT: { secret: false, doc: 'Failed AUTH attempts from one IP address, or for one username, before both are locked out.', default: '5' },
+  CP_SMTP_AUTH_FAILURE_LIMIT: { secret: false, doc: 'Failed AUTH attempts for one username from one client IP before that pair is locked out (454 4.7.0). A username is never locked out everywhere: from this many failures from anywhere, each AUTH for it waits first (250 ms, doubling per failure, up to CP_SMTP_AUTH_MAX_DELAY_MS).', default: '5' },
+  CP_SMTP_AUTH_SOURCE_FAILURE_LIMIT: { secret: false, doc: 'Failed AUTH attempts from one client IP, whatever the usernames, before that IP is locked out (454 4.7.0).', default: '20' },
   CP_SMTP_AUTH_LOCKOUT_SECONDS: { secret: false, doc: 'How long the failures are counted and a lockout lasts, in seconds.', default: '900' },
+  CP_SMTP_AUTH_MAX_DELAY_MS: { secret: false, doc: 'The longest an AUTH for a username with many recent failures waits before it is checked, in milliseconds.', default: '5000' },
+  CP_SMTP_MAX_UNAUTHENTICATED_COMMANDS: { secret: false, doc: 'Commands a session may send before it authenticates (EHLO, STARTTLS, NOOP, ...; AUTH itself not counted); the next gets 421 4.7.0 and the connection is closed. Sessions from bound submission networks never authenticate and are not limited.', default: '10' },
   CP_SMTP_FACTS_TTL_MS: { secret: false, doc: 'The longest the gateway uses what it read about a tenant (status, domains, credentials, trust lock, placement, relay nodes), submission networks, warming peers, a password check and its recipient index, in milliseconds. Changes are pushed at once (LISTEN/NOTIFY); past the TTL an unreadable PostgreSQL means a 4xx. 0 caches nothing.', default: '5000' },
   CP_SMTP_BUDGET_CACHE_MS: { secret: false, doc: 'How long one read of a tenant\'s external budget serves later messages, in milliseconds (0: read Redis for every message).', default: '100' },
   CP_WARMING_GATEWAY_URL: { secret: false, doc: 'Where the worker submits warming mail: smtps://host:port (implicit TLS) or smtp://host:port (STARTTLS). Empty: this machine\'s gateway on CP_SMTP_TLS_PORT.', default: '' },
@@ -233,6 +246,7 @@ export function loadConfig(env: Env): Result<Config, string[]> {
   const config: Config = {
     databaseUrl,
     databasePoolMax: integer('CP_DB_POOL_MAX', 1, 500),
+    databaseTimeouts: { connectMs: integer('CP_DB_CONNECT_TIMEOUT_MS', 100, 120_000), statementMs: integer('CP_DB_STATEMENT_TIMEOUT_MS', 100, 3_600_000) },
     redisUrl,
     roles: roles as Role[],
     http: {
@@ -276,7 +290,10 @@ export function loadConfig(env: Env): Result<Config, string[]> {
       maxClients: integer('CP_SMTP_MAX_CLIENTS', 1, 1_000_000),
       idleTimeoutMs: integer('CP_SMTP_IDLE_TIMEOUT_MS', 1000, 3_600_000),
       authFailureLimit: integer('CP_SMTP_AUTH_FAILURE_LIMIT', 1, 1000),
+      authSourceFailureLimit: integer('CP_SMTP_AUTH_SOURCE_FAILURE_LIMIT', 1, 100_000),
       authLockoutSeconds: integer('CP_SMTP_AUTH_LOCKOUT_SECONDS', 1, 86_400),
+      authMaxDelayMs: integer('CP_SMTP_AUTH_MAX_DELAY_MS', 0, 60_000),
+      maxUnauthenticatedCommands: integer('CP_SMTP_MAX_UNAUTHENTICATED_COMMANDS', 3, 1000),
       factsTtlMs: integer('CP_SMTP_FACTS_TTL_MS', 0, 600_000),
       budgetCacheMs: integer('CP_SMTP_BUDGET_CACHE_MS', 0, 10_000),
       relay: {

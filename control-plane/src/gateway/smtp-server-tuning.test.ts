@@ -11,7 +11,9 @@ describe('smtp-server tuning', () => {
 
   it('relies on internals that this smtp-server version still has', () => {
     const proto = SMTPConnection.prototype as unknown as Record<string, unknown>;
-    for (const name of ['init', '_setListeners', 'connectionReady', 'send']) expect(typeof proto[name]).toBe('function');
+    for (const name of ['init', '_setListeners', 'connectionReady', 'send', '_onCommand', '_getEnhancedStatusCode']) expect(typeof proto[name]).toBe('function');
+    // the fields the command cap reads
+    expect(SMTPConnection.toString()).toMatch(/_nextHandler/);
   });
 
   it('greets without the 100 ms early-talker timer, and keeps our enhanced codes', async () => {

@@ -7,9 +7,12 @@ import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { HTTPException } from 'hono/http-exception';
 import type { AppContext } from '../context.js';
-import { AppError, type FieldProblem } from '../domain/shared/errors.js';
+import { appErrorFromPg } from '../adapters/pg/database.js';
+import { appErrorFromRedis } from '../adapters/redis/redis.js';
+import { AppError } from '../domain/shared/errors.js';
 import type { HonoEnv } from './env.js';
 import { problem, STATUS_BY_CODE } from './problem.js';
+import { validationHook } from './validation.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerDomainRoutes } from './routes/sending-domains.js';
@@ -35,17 +38,7 @@ export type App = OpenAPIHono<HonoEnv>;
 export function newApp(ctx: AppContext): App {
   const app = new OpenAPIHono<HonoEnv>({
     // request validation failures become one problem document listing every bad field
-    defaultHook: (result, c) => {
-      if (!result.success) {
-        const fields: FieldProblem[] = result.error.issues.map((i) => ({
-          path: [result.target, ...i.path.map(String)].join('.'),
-          message: i.message,
-        }));
-        const doc = problem('VALIDATION_FAILED', fields.length === 1 ? `${fields[0]!.path}: ${fields[0]!.message}` : `${fields.length} fields are invalid`, c.req.path, c.var.requestId ?? null, { errors: fields });
-        return c.json(doc, 400, { 'content-type': 'application/problem+json' });
-      }
-      return undefined;
-    },
+    defaultHook: validationHook({ storableText: true }),
   });
 
   app.use('*', requestId({ headerName: 'x-request-id', limitLength: 100 }));
@@ -73,12 +66,17 @@ export function newApp(ctx: AppContext): App {
     }),
   );
 
-  app.onError((e, c) => {
+  app.onError((thrown, c) => {
     const requestId = c.var.requestId ?? null;
     const log = c.var.log ?? ctx.log;
+    // a database or Redis failure that reached here untranslated is still an outage or a bad value,
+    // not a bug: 503 or 400, never 500
+    const e = thrown instanceof AppError ? thrown : (appErrorFromRedis(thrown) ?? appErrorFromPg(thrown) ?? thrown);
     if (e instanceof AppError) {
       const status = STATUS_BY_CODE[e.code];
-      if (status >= 500) log.error({ err: e, code: e.code }, e.detail);
+      // an outage is news for operators, not a stack trace; the cause's message names no secret
+      if (e.code === 'DEPENDENCY_UNAVAILABLE') log.warn({ code: e.code, cause: (e.cause as Error | undefined)?.message }, e.detail);
+      else if (status >= 500) log.error({ err: e, code: e.code }, e.detail);
       return c.json(problem(e.code, e.detail, c.req.path, requestId, { errors: e.fields, context: e.context }), status as 400, {
         'content-type': 'application/problem+json',
       });

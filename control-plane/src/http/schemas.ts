@@ -9,6 +9,7 @@ import { DNS_LABEL_RE, HOSTNAME_RE, LOCAL_PART_RE, SLUG_RE } from '../domain/ten
 
 export const uuid = z.uuid();
 
+
 export const slug = z
   .string()
   .regex(SLUG_RE, 'lower-case letters, digits, "-" and "_", starting with a letter or digit, at most 63 characters')

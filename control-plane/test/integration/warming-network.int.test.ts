@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSubmissionGateway, type SubmissionGateway } from '../../src/gateway/submission-gateway.js';
+import { warmingAcceptedKey } from '../../src/adapters/redis/keys.js';
 import { warmingTransport } from '../../src/app/jobs/warming-jobs.js';
 import { sendDueWarming } from '../../src/app/warming/send-due.js';
 import { expectJson, startHarness, testConfig, type Harness } from '../support/harness.js';
@@ -185,7 +186,7 @@ describe('the warming network', () => {
     const creds = await expectJson(await h.request('POST', `/v1/tenants/${tenants.listed2}/smtp-credentials`, { body: {} }), 201);
     const t = nodemailer.createTransport({ host: '127.0.0.1', port: gw.submissionPort, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user: creds.username, pass: creds.password } });
     const planned = Number((await h.ctx.db.selectFrom('warming_sends').select((eb) => eb.fn.countAll<string>().as('n')).where('tenant_id', '=', tenants.listed2!).where('day', '=', DAY).executeTakeFirstOrThrow()).n);
-    await h.ctx.redis.set(`kcp:warming-accepted:${tenants.listed2}:${DAY}`, String(planned));
+    await h.ctx.redis.set(warmingAcceptedKey(tenants.listed2!, DAY), String(planned));
     await expect(t.sendMail({ from: 'person0@listed2.example', to: 'seed0@gmail.com', subject: 'x', text: 'y' })).rejects.toMatchObject({ response: "452 4.7.1 today's warming schedule is used up: try again tomorrow" });
   });
 

@@ -37,10 +37,12 @@ export class SmtpDialogue {
     });
   }
 
-  static async open(port: number, opts: { tls?: boolean } = {}): Promise<{ d: SmtpDialogue; greeting: string }> {
+  /** `localAddress`: the source address to connect from (any of 127.0.0.0/8 works on loopback). */
+  static async open(port: number, opts: { tls?: boolean; localAddress?: string } = {}): Promise<{ d: SmtpDialogue; greeting: string }> {
+    const local = opts.localAddress ? { localAddress: opts.localAddress } : {};
     const socket = opts.tls
-      ? tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false })
-      : tcp({ host: '127.0.0.1', port });
+      ? tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...local })
+      : tcp({ host: '127.0.0.1', port, ...local });
     await new Promise<void>((resolve, reject) => {
       socket.once(opts.tls ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);

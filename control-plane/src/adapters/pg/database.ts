@@ -1,7 +1,13 @@
 /**
  * PostgreSQL access: one pg pool per process wrapped by Kysely, plus the translation of driver errors
- * into typed AppErrors (unique violations become 409 CONFLICT, check violations 400, and so on), so
- * the API never leaks a raw driver message.
+ * into typed AppErrors (unique violations become 409 CONFLICT, check violations and values the
+ * database cannot store 400, a database that cannot be reached or stopped answering 503), so the API
+ * never leaks a raw driver message and never answers 500 for an outage.
+ *
+ * Every connection has bounded waits: connecting (or waiting for a pooled connection), each statement
+ * on the server (statement_timeout, which cancels it cleanly), and each answer on the client side
+ * (query_timeout, a little longer), because a server that stops answering without closing the
+ * connection is not cancelled by its own timer.
  */
 import { Kysely, PostgresDialect, type Transaction } from 'kysely';
 import pg from 'pg';
@@ -16,8 +22,26 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => v);
 // a calendar day is a day, not a midnight in this process's time zone
 pg.types.setTypeParser(pg.types.builtins.DATE, (v: string) => v);
 
-export function createDb(url: string, max: number, onQuery?: (seconds: number) => void): { db: Db; pool: pg.Pool } {
-  const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000, application_name: 'kumo-control-plane' });
+export interface PoolSettings {
+  max: number;
+  connectTimeoutMs: number;
+  statementTimeoutMs: number;
+}
+
+/** How much longer than the server's statement timeout the client waits for an answer. */
+const CLIENT_GRACE_MS = 1000;
+
+export function createDb(url: string, settings: PoolSettings, onQuery?: (seconds: number) => void): { db: Db; pool: pg.Pool } {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: settings.max,
+    idleTimeoutMillis: 30_000,
+    application_name: 'kumo-control-plane',
+    connectionTimeoutMillis: settings.connectTimeoutMs,
+    statement_timeout: settings.statementTimeoutMs,
+    query_timeout: settings.statementTimeoutMs + CLIENT_GRACE_MS,
+    keepAlive: true,
+  });
   // an idle client losing its connection must not crash the process; the pool replaces it
   pool.on('error', () => {});
   return {
@@ -36,45 +60,62 @@ interface PgError {
   detail?: string;
   table?: string;
   column?: string;
+  message?: string;
+  errors?: unknown[];
 }
 
-/** Map a PostgreSQL error to an AppError where it describes the caller's mistake; rethrow otherwise. */
-export function translatePgError(e: unknown): never {
+/** Socket errors of a connection that could not be made or was lost. */
+const NETWORK_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+/** What pg and pg-pool say when a connection could not be made, was lost, or stopped answering. */
+const LOST = /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Client was closed)/;
+
+/**
+ * SQLSTATEs (and driver failures) that mean PostgreSQL cannot serve the request now: connection
+ * exceptions (class 08), shutdown and start-up (57P01-03), too many connections, and a statement
+ * cancelled by statement_timeout (57014).
+ */
+function pgUnavailable(e: PgError): boolean {
+  const code = e.code ?? '';
+  if (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', '57014'].includes(code)) return true;
+  if (NETWORK_ERRNOS.has(code)) return true;
+  if (Array.isArray(e.errors) && e.errors.some((x) => NETWORK_ERRNOS.has((x as PgError)?.code ?? ''))) return true;
+  return typeof e.message === 'string' && LOST.test(e.message);
+}
+
+/**
+ * The AppError a PostgreSQL (or pg driver) error stands for, or null when it is not one of these
+ * (then it is a bug, and stays a 500). The one table from database failures to API errors.
+ */
+export function appErrorFromPg(e: unknown): AppError | null {
+  if (e === null || typeof e !== 'object') return null;
   const pgErr = e as PgError;
-  switch (pgErr?.code) {
+  const context = { constraint: pgErr.constraint };
+  switch (pgErr.code) {
     case '23505':
-      throw new AppError('CONFLICT', `already exists (${pgErr.constraint ?? 'unique constraint'})`, {
-        context: { constraint: pgErr.constraint },
-        cause: e,
-      });
+      return new AppError('CONFLICT', `already exists (${pgErr.constraint ?? 'unique constraint'})`, { context, cause: e });
     case '23P01':
       // an exclusion constraint (overlapping submission networks); which row it overlaps may belong
       // to another tenant, so it is not named
-      throw new AppError('CONFLICT', `overlaps an existing entry (${pgErr.constraint ?? 'exclusion constraint'})`, {
-        context: { constraint: pgErr.constraint },
-        cause: e,
-      });
+      return new AppError('CONFLICT', `overlaps an existing entry (${pgErr.constraint ?? 'exclusion constraint'})`, { context, cause: e });
     case '23503':
-      throw new AppError('CONFLICT', `still referenced, or refers to something missing (${pgErr.constraint ?? 'foreign key'})`, {
-        context: { constraint: pgErr.constraint },
-        cause: e,
-      });
+      return new AppError('CONFLICT', `still referenced, or refers to something missing (${pgErr.constraint ?? 'foreign key'})`, { context, cause: e });
     case '23514':
     case '23502':
-    case '22P02':
-    case '22001':
-      throw new AppError('VALIDATION_FAILED', `rejected by the database (${pgErr.constraint ?? pgErr.column ?? pgErr.code})`, {
-        context: { constraint: pgErr.constraint },
-        cause: e,
-      });
-    case '57014':
-    case '57P01':
-    case '08006':
-    case '08001':
-      throw new AppError('DEPENDENCY_UNAVAILABLE', 'PostgreSQL is unavailable', { cause: e });
+      return new AppError('VALIDATION_FAILED', `rejected by the database (${pgErr.constraint ?? pgErr.column ?? pgErr.code})`, { context, cause: e });
     default:
-      throw e;
   }
+  // class 22, data exceptions: a value the database cannot store (a NUL byte, a number out of range,
+  // an impossible date). The boundaries validate first; this is the backstop, never a 500.
+  if (typeof pgErr.code === 'string' && pgErr.code.startsWith('22')) {
+    return new AppError('VALIDATION_FAILED', `a value cannot be stored (${pgErr.column ?? `SQLSTATE ${pgErr.code}`})`, { context, cause: e });
+  }
+  if (pgUnavailable(pgErr)) return new AppError('DEPENDENCY_UNAVAILABLE', 'PostgreSQL is unavailable: try again later', { cause: e });
+  return null;
+}
+
+/** Throw the AppError a PostgreSQL error stands for; rethrow anything else as it is. */
+export function translatePgError(e: unknown): never {
+  throw appErrorFromPg(e) ?? e;
 }
 
 /** Run `fn` in a transaction, translating constraint violations. */

@@ -303,6 +303,8 @@ export interface SuppressionsTable {
   note: ColumnType<string, string | undefined>;
   created_at: Generated<Date>;
   expires_at: NullableTimestamp;
+  /** xid8 of the inserting transaction (set by the database, never written): commit order for the gateway's index */
+  created_xid: ColumnType<string, never, never>;
 }
 
 import type { ShardEntry } from '../../domain/pools/placement-plan.js';

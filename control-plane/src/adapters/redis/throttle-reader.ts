@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { budget, parseStoredTat, type Budget } from '../../domain/submission/gcra.js';
-import { externalThrottleName, parseThrottleSpec, throttleRedisKey } from '../../domain/policy/throttles.js';
+import { parseThrottleSpec } from '../../domain/policy/throttles.js';
+import { externalThrottleName, throttleRedisKey } from './keys.js';
 
 // TIME then GET of each key; a missing key comes back as false (Lua's view of a nil reply)
 const READ_SCRIPT = `local t = redis.call('TIME')

@@ -9,12 +9,13 @@
 import type { SmtpReply } from './relay-connection.js';
 import { RelayConnection, RelayConnectionError } from './relay-connection.js';
 import type { RelayPool, RelayTarget } from './relay-pool.js';
+import { REPLIES } from '../../domain/submission/replies.js';
 
-export const NO_RELAY: SmtpReply = { code: 451, enhanced: '4.4.1', text: 'no relay node is reachable right now: try again later' };
-export const RELAY_LOST: SmtpReply = { code: 451, enhanced: '4.4.2', text: 'the relay connection was lost before the message was accepted: send it again' };
+export const NO_RELAY: SmtpReply = REPLIES.noRelay;
+export const RELAY_LOST: SmtpReply = REPLIES.relayLost;
 
 /** The reply stands for a node that could not be reached or was lost, not for kumod's verdict. */
-export const isRelayFailure = (r: SmtpReply): boolean => r.code === 451 && (r.enhanced === '4.4.1' || r.enhanced === '4.4.2');
+export const isRelayFailure = (r: SmtpReply): boolean => r.code === 451 && (r.enhanced === NO_RELAY.enhanced || r.enhanced === RELAY_LOST.enhanced);
 
 export class RelayTransaction {
   private node: RelayTarget | null = null;

@@ -1,40 +1,45 @@
 /**
- * SMTP AUTH for tenants: the username's scrypt hash, compared in constant time, behind Redis lockout
- * counters per client IP and per username. Every failure reads the same whether or not the user
- * exists, and an unknown user costs the same scrypt work as a known one.
+ * SMTP AUTH for tenants: the username's scrypt hash, compared in constant time, behind Redis failure
+ * counters per (username, client IP), per client IP and per username (domain/submission/auth-throttle.ts
+ * says what they mean: the first two lock out, the last only slows the username down). Every failure
+ * reads the same whether or not the user exists, and an unknown user costs the same scrypt work and
+ * the same wait as a known one. Counters that cannot be read mean "try later", never "no failures".
  *
  * scrypt is deliberately slow (tens of milliseconds), which a client opening a connection per message
  * would pay every time; a successful check is remembered for CP_SMTP_FACTS_TTL_MS under a keyed hash
  * of username and password (never the password), with the tenant it names. A change notification for
  * that tenant (a revocation, a new password, a suspension) forgets it at once; the TTL bounds the rest.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Db } from '../../adapters/pg/database.js';
 import { hashPassword, verifyPassword } from '../../adapters/crypto/password-hash.js';
 import { WARMING_AGENT_USER, warmingAgentPassword } from '../../adapters/crypto/warming-tag.js';
 import type { GateFactChange } from '../../adapters/pg/change-feed.js';
+import { authFailureKeys } from '../../adapters/redis/keys.js';
+import { authThrottle } from '../../domain/submission/auth-throttle.js';
+import { REPLIES, type GatewayReply } from '../../domain/submission/replies.js';
 
 export type AuthOutcome =
   | { ok: true; tenantId: string; credentialId: string; username: string; warmingAgent?: false }
   | { ok: true; warmingAgent: true; username: string }
-  | { ok: false; code: 535 | 454; enhanced: string; message: string; reason: 'invalid' | 'locked_out' | 'unavailable' };
+  | ({ ok: false; reason: 'invalid' | 'locked_out' | 'unavailable' } & GatewayReply);
 
 export interface AuthSettings {
+  /** failures of one username from one client IP before that pair is locked out */
   failureLimit: number;
+  /** failures from one client IP before it is locked out */
+  sourceFailureLimit: number;
   lockoutSeconds: number;
+  /** the longest a slowed-down username waits before its attempt is checked */
+  maxDelayMs: number;
   rememberMs: number;
 }
 
-const INVALID: AuthOutcome = { ok: false, code: 535, enhanced: '5.7.8', message: 'authentication credentials invalid', reason: 'invalid' };
-const LOCKED: AuthOutcome = { ok: false, code: 454, enhanced: '4.7.0', message: 'too many failed authentication attempts: try again later', reason: 'locked_out' };
-const UNAVAILABLE: AuthOutcome = { ok: false, code: 454, enhanced: '4.7.0', message: 'temporary authentication failure: try again later', reason: 'unavailable' };
-
-export const authFailureKeys = (ip: string, username: string): { ip: string; user: string } => ({
-  ip: `kcp:smtp-auth-fail:ip:${ip}`,
-  // hashed, so the key space does not hold what strangers typed
-  user: `kcp:smtp-auth-fail:user:${createHash('sha256').update(username.toLowerCase()).digest('hex').slice(0, 32)}`,
-});
+const INVALID: AuthOutcome = { ok: false, reason: 'invalid', ...REPLIES.authInvalid };
+const LOCKED: AuthOutcome = { ok: false, reason: 'locked_out', ...REPLIES.authLockedOut };
+const UNAVAILABLE: AuthOutcome = { ok: false, reason: 'unavailable', ...REPLIES.authUnavailable };
 
 export class SubmissionAuthenticator {
   private readonly rememberKey = randomBytes(32);
@@ -65,11 +70,20 @@ export class SubmissionAuthenticator {
     let counts: (string | null)[];
     try {
       if (this.redis.status !== 'ready') return UNAVAILABLE;
-      counts = await this.redis.mget(keys.ip, keys.user);
+      counts = await this.redis.mget(keys.pair, keys.source, keys.user);
     } catch {
       return UNAVAILABLE;
     }
-    if (counts.some((c) => Number(c ?? 0) >= this.settings.failureLimit)) return LOCKED;
+    const [pair, source, user] = counts.map((c) => Number(c ?? 0)) as [number, number, number];
+    const throttle = authThrottle({ pair, source, user }, { pairLimit: this.settings.failureLimit, sourceLimit: this.settings.sourceFailureLimit, maxDelayMs: this.settings.maxDelayMs });
+    if (throttle.verdict === 'locked_out') return LOCKED;
+
+    // a check remembered from the last few seconds needed the right password: no reason to wait
+    const memo = createHmac('sha256', this.rememberKey).update(username).update('\0').update(password).digest('base64');
+    const hit = this.remembered.get(memo);
+    const startedAt = performance.now();
+    if (hit && startedAt - hit.at < this.settings.rememberMs) return hit.outcome;
+    if (throttle.delayMs > 0) await sleep(throttle.delayMs);
 
     if (username === WARMING_AGENT_USER && this.agentKey) {
       // the platform's own warming sender: it may write only to warming-network members, as any of them
@@ -79,10 +93,6 @@ export class SubmissionAuthenticator {
       await this.countFailure(keys);
       return INVALID;
     }
-    const memo = createHmac('sha256', this.rememberKey).update(username).update('\0').update(password).digest('base64');
-    const hit = this.remembered.get(memo);
-    const startedAt = performance.now();
-    if (hit && startedAt - hit.at < this.settings.rememberMs) return hit.outcome;
     const generation = this.generation;
 
     const row = /^[A-Za-z0-9._@+-]{3,128}$/.test(username)
@@ -106,7 +116,9 @@ export class SubmissionAuthenticator {
       this.remembered.set(memo, { at: startedAt, outcome });
       if (this.remembered.size > 10_000) this.remembered.delete(this.remembered.keys().next().value!);
     }
-    await this.redis.del(keys.user).catch(() => undefined);
+    // the pair starts afresh; the username's own count runs out by itself, so that a tenant's own
+    // successes do not reset the slow-down an attacker elsewhere earned
+    await this.redis.del(keys.pair).catch(() => undefined);
     // last_used_at is for operators ("is this credential still in use?"): once a minute is plenty
     await this.db
       .updateTable('smtp_credentials')
@@ -117,14 +129,9 @@ export class SubmissionAuthenticator {
     return outcome;
   }
 
-  private async countFailure(keys: { ip: string; user: string }): Promise<void> {
-    await this.redis
-      .multi()
-      .incr(keys.ip)
-      .expire(keys.ip, this.settings.lockoutSeconds)
-      .incr(keys.user)
-      .expire(keys.user, this.settings.lockoutSeconds)
-      .exec()
-      .catch(() => undefined);
+  private async countFailure(keys: ReturnType<typeof authFailureKeys>): Promise<void> {
+    let m = this.redis.multi();
+    for (const key of [keys.pair, keys.source, keys.user]) m = m.incr(key).expire(key, this.settings.lockoutSeconds);
+    await m.exec().catch(() => undefined);
   }
 }

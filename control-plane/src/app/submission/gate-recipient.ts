@@ -84,8 +84,9 @@ export class RecipientGate {
   }
 
   /**
-   * `warmingLeft` tells how many warming sends the tenant's plan still allows today; it is asked only
-   * for a recipient in the warming network (a Redis read the common recipient does not pay for).
+   * `warmingLeft` tells how many warming sends the tenant's plan still allows today (null: it cannot be
+   * read); it is asked only for a recipient in the warming network (a Redis read the common recipient
+   * does not pay for). Without it (the warming agent) no plan applies.
    */
   async decide(tenant: TenantSubmissionFacts, recipient: string, message: MessageBudget = newMessageBudget(), warmingLeft: (() => Promise<number | null>) | null = null): Promise<GateDecision> {
     // the budget matters only for external mail from a tenant that may send it; it is read alongside
@@ -103,7 +104,7 @@ export class RecipientGate {
       recipient,
       suppression: r.suppression,
       warmingMember: r.warmingMember,
-      warmingRemainingToday: r.warmingMember && warmingLeft ? await warmingLeft() : null,
+      warmingRemainingToday: r.warmingMember && warmingLeft ? await warmingLeft() : 'unlimited',
       trust: tenant.trust,
       placementHold: tenant.placementHold,
     };

@@ -130,6 +130,8 @@ describe('parseKumoRecord', () => {
     ['a time in 1970', { ...record(), event_time: undefined, timestamp: 5 }, 'valid time'],
     ['a numeric recipient', { ...record(), recipient: 42 }, 'recipient'],
     ['a recipient with spaces', { ...record(), recipient: 'a b@c' }, 'not an address'],
+    ['a recipient with a NUL byte (PostgreSQL cannot store it)', { ...record(), recipient: 'a\u0000@c.example' }, 'not an address'],
+    ['a recipient list with a control character in one', { ...record(), recipient: ['a@c.example', 'b\u0007@c.example'] }, 'not an address'],
     ['a code out of range', { ...record(), response: { code: 9999 } }, 'response.code'],
   ])('rejects %s with a reason', (_n, raw, reason) => {
     const r = parseKumoRecord(raw, 'n');

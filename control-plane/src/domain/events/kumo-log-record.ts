@@ -250,7 +250,8 @@ export function parseKumoRecord(raw: unknown, nodeKey: string): ParseResult {
   else if (rec.recipient === undefined || rec.recipient === null) recipients = [null];
   else return { ok: false, reason: 'recipient must be a string or a non-empty array of strings' };
   if (recipients.length > MAX_RECIPIENTS) return { ok: false, reason: `more than ${MAX_RECIPIENTS} recipients in one record` };
-  if (recipients.some((r) => r !== null && (r.length > 320 || /[\s<>]/.test(r)))) return { ok: false, reason: 'a recipient is not an address' };
+  // control characters (a NUL above all, which PostgreSQL's text refuses) are never part of an address
+  if (recipients.some((r) => r !== null && (r.length > 320 || /[\s<>\u0000-\u001f\u007f]/.test(r)))) return { ok: false, reason: 'a recipient is not an address' };
 
   const response = rec.response;
   if (response !== undefined && response !== null && typeof response !== 'object') return { ok: false, reason: 'response must be an object' };

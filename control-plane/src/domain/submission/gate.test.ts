@@ -6,7 +6,7 @@ const base: GateFacts = {
   recipient: 'someone@gmail.com',
   suppression: null,
   warmingMember: false,
-  warmingRemainingToday: null,
+  warmingRemainingToday: 'unlimited',
   trust: { locked: false, score: 82, lockBelow: 70, unlockAt: 75, rehabilitation: null },
   placementHold: null,
   externalBudget: { remaining: 10, nextInSeconds: 0 },
@@ -19,6 +19,9 @@ describe('the recipient gate', () => {
     ['a suppressed recipient, even in the warming network', { suppression: { pattern: 'x@y', scope: 'global', reason: 'complaint' }, warmingMember: true }, '550 5.1.1'],
     ['a warming-network mailbox, even for a locked tenant', { warmingMember: true, trust: { ...base.trust, locked: true, score: 20 } }, 'accept warming'],
     ['a warming-network mailbox past today\'s schedule', { warmingMember: true, warmingRemainingToday: 0 }, '452 4.7.1'],
+    ['a warming-network mailbox within today\'s schedule', { warmingMember: true, warmingRemainingToday: 1 }, 'accept warming'],
+    ['a warming-network mailbox when the schedule cannot be read (Redis away)', { warmingMember: true, warmingRemainingToday: null }, '451 4.3.0'],
+    ['the same for a locked tenant', { warmingMember: true, warmingRemainingToday: null, trust: { ...base.trust, locked: true } }, '451 4.3.0'],
     ['a locked tenant, external', { trust: { locked: true, score: 42.5, lockBelow: 70, unlockAt: 75, rehabilitation: 'Send 400 clean warming messages.' } }, '550 5.7.1'],
     ['an exhausted budget', { externalBudget: { remaining: 0, nextInSeconds: 12.2 } }, '452 4.7.1'],
     ['Redis unreachable', { externalBudget: null }, '451 4.3.0'],
@@ -34,11 +37,12 @@ describe('the recipient gate', () => {
     const locked = decideRecipient({ ...base, trust: { locked: true, score: 42.5, lockBelow: 70, unlockAt: 75, rehabilitation: 'Send 400 clean warming messages.' } });
     expect(!locked.accept && smtpReply(locked)).toBe('550 5.7.1 external sending is locked: Platform Trust Score 42.5 (locks below 70, unlocks at 75). Send 400 clean warming messages.');
     const budget = decideRecipient({ ...base, externalBudget: { remaining: 0, nextInSeconds: 12.2 } });
-    expect(!budget.accept && budget.message).toContain('refills in 13 seconds');
+    expect(!budget.accept && budget.text).toContain('refills in 13 seconds');
   });
 
-  it('property: never accepts a suppressed recipient, and never accepts external mail without a readable budget', () => {
-    fc.assert(fc.property(fc.boolean(), fc.boolean(), fc.boolean(), fc.option(fc.integer({ min: -5, max: 5 })), fc.option(fc.integer({ min: 0, max: 3 })), (suppressed, member, locked, remaining, warmLeft) => {
+  it('property: never accepts a suppressed recipient, nor external mail without a readable budget, nor warming mail without a readable schedule', () => {
+    const warmLeftArb = fc.oneof(fc.constant(null), fc.constant('unlimited' as const), fc.integer({ min: 0, max: 3 }));
+    fc.assert(fc.property(fc.boolean(), fc.boolean(), fc.boolean(), fc.option(fc.integer({ min: -5, max: 5 })), warmLeftArb, (suppressed, member, locked, remaining, warmLeft) => {
       const d = decideRecipient({
         ...base,
         suppression: suppressed ? { pattern: 'a@b', scope: 'tenant', reason: 'hard_bounce' } : null,
@@ -48,6 +52,7 @@ describe('the recipient gate', () => {
         externalBudget: remaining === null ? null : { remaining, nextInSeconds: 1 },
       });
       if (suppressed) expect(d.accept).toBe(false);
+      if (d.accept && d.lane === 'warming') expect(warmLeft === 'unlimited' || (warmLeft !== null && warmLeft > 0)).toBe(true);
       if (d.accept && d.lane === 'external') {
         expect(locked).toBe(false);
         expect(remaining).not.toBeNull();

@@ -8,6 +8,7 @@ import { ingestKumoRecords, MAX_RECORDS_PER_BATCH } from '../../app/events/inges
 import { ingestEngagement } from '../../app/events/ingest-engagement.js';
 import { ingestReturnedReport } from '../../app/events/ingest-returned-report.js';
 import { AppError } from '../../domain/shared/errors.js';
+import { validationHook } from '../validation.js';
 
 const rejection = z.object({ index: z.number().int(), reason: z.string() });
 const ingestReport = z
@@ -75,6 +76,9 @@ export function registerEventRoutes(app: App): void {
       if (records.length > MAX_RECORDS_PER_BATCH) throw new AppError('PAYLOAD_TOO_LARGE', `at most ${MAX_RECORDS_PER_BATCH} records per batch`);
       return c.json(await ingestKumoRecords(c.var.ctx, c.var.node, records), 200);
     },
+    // each record is validated on its own (a NUL in one rejects that one, by index): kumod retries a
+    // failed batch whole, so one bad record must never fail its neighbours
+    validationHook({ storableText: false }),
   );
   app.openapi(
     createRoute({

@@ -1,24 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { isIP } from 'node:net';
 import type { App } from '../app.js';
 import { callerOf } from '../env.js';
 import { requireAuth } from '../middleware/auth.js';
 import { errorResponses, idParam, json, page, pageQuery, timestamp } from '../schemas.js';
 import { addSubmissionNetwork, listSubmissionNetworks, removeSubmissionNetwork } from '../../app/submission-networks.js';
-
-/** A CIDR whose host bits are zero (PostgreSQL's cidr refuses anything else; we say so first). */
-export function isCanonicalCidr(v: string): boolean {
-  const m = /^([0-9a-fA-F.:]+)\/(\d{1,3})$/.exec(v);
-  if (!m) return false;
-  const family = isIP(m[1]!);
-  const bits = Number(m[2]);
-  if (family === 0 || bits > (family === 4 ? 32 : 128)) return false;
-  if (family === 4) {
-    const n = m[1]!.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
-    return (n & ((1n << BigInt(32 - bits)) - 1n)) === 0n;
-  }
-  return true; // PostgreSQL checks IPv6 host bits and answers a validation problem
-}
+import { submissionNetworkProblem } from '../../domain/submission/submission-networks.js';
 
 const networkSchema = z
   .object({ id: z.string(), tenant_id: z.string(), network: z.string(), description: z.string(), created_at: timestamp })
@@ -27,8 +13,11 @@ const createBody = z
   .strictObject({
     network: z
       .string()
-      .refine(isCanonicalCidr, 'a network in CIDR notation with its host bits zero, e.g. 203.0.113.0/28 or 2001:db8::/64')
-      .openapi({ example: '203.0.113.0/28' }),
+      .superRefine((v, ctx) => {
+        const problem = submissionNetworkProblem(v);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .openapi({ example: '203.0.113.0/28', description: 'CIDR with its host bits zero, no wider than /16 (IPv4) or /48 (IPv6)' }),
     description: z.string().max(200).optional(),
   })
   .openapi('SubmissionNetworkCreate');
