@@ -3,15 +3,31 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+/**
+ * A port for a server that another process will bind later. Drawn below the kernel's ephemeral range
+ * (net.ipv4.ip_local_port_range), never from it: a port the kernel hands out for listen(0) is also one
+ * it hands out as the local end of outgoing connections, and with test files running in parallel one
+ * of their connections takes it before the server binds it ("Address already in use").
+ */
+export async function freePort(): Promise<number> {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: keep the IANA default's lower bound
+  }
+  const from = 10_000;
+  const to = Math.max(from + 1000, low);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = from + Math.floor(Math.random() * (to - from));
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+  throw new Error('no free port below the ephemeral range after 50 tries');
 }
 
 export async function waitForPort(port: number, timeoutMs = 30_000): Promise<void> {

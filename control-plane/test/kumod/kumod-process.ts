@@ -104,7 +104,17 @@ export async function startKumod(node: StagedNode, relayPort: number): Promise<K
     },
   };
   try {
-    await waitForPortForTest(relayPort, 60_000);
+    // a kumod that exits (a port taken, a policy error) fails at once, with its log
+    await Promise.race([
+      waitForPortForTest(relayPort, 60_000),
+      new Promise<never>((_resolve, reject) => {
+        const check = () => {
+          if (exited !== null) reject(new Error(`kumod exited (${exited}) before listening`));
+        };
+        waiters.add(check);
+        check();
+      }),
+    ]);
   } catch (e) {
     await kumod.stop();
     throw new Error(`kumod did not open its relay listener: ${(e as Error).message}\n${text}`);
