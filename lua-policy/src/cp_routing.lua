@@ -34,6 +34,8 @@ mod.WARMING_CAMPAIGN = 'warming'
 -- the replies a node gives at reception, said once
 mod.NO_POLICY = { 451, '4.3.0 this node has no verified policy yet: try again later' }
 mod.LOCKED = { 550, '5.7.1 external sending is locked for this sender: warming lane only' }
+-- a sender domain verified after this node's module was published: its key arrives with the next one
+mod.UNKNOWN_DOMAIN = { 451, '4.7.0 this node has no DKIM key for the sender domain yet: try again later' }
 
 local UUID = '^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$'
 
@@ -93,9 +95,10 @@ function mod.from_domain(msg)
   return list_ok and first or nil
 end
 
---[[ Reception. opts.from_relay(received_via) says whether the message came through the gateways'
-relay listener. Raises kumo.reject for mail the node must not take. ]]
-function mod.receive(data, msg, opts)
+--[[ Reception, first half: identity and locks. opts.from_relay(received_via) says whether the message
+came through the gateways' relay listener. Raises kumo.reject for mail the node must not take; true
+for relayed mail (which must be signed next), false for reports from the internet. ]]
+function mod.identify(data, msg, opts)
   local tenant = msg:get_first_named_header_value(mod.TENANT_HEADER)
   local lane = msg:get_first_named_header_value(mod.LANE_HEADER)
   msg:remove_all_named_headers(mod.TENANT_HEADER)
@@ -105,7 +108,7 @@ function mod.receive(data, msg, opts)
   end
   if not opts.from_relay(msg:get_meta 'received_via') then
     -- reports from the internet: nobody outside may say which tenant a message belongs to
-    return
+    return false
   end
   if lane ~= 'warming' then
     lane = 'external'
@@ -122,10 +125,25 @@ function mod.receive(data, msg, opts)
   if lane == 'warming' then
     msg:set_meta('campaign', mod.WARMING_CAMPAIGN)
   end
+  return true
+end
+
+--[[ Reception, second half: DKIM for the From domain, or a 4xx. The gateway relays only verified
+domains, each with a key: one this module does not know is newer than the module, and its mail waits
+for the next module rather than leave unsigned. ]]
+function mod.sign(data, msg)
   local signer = signer_for(data, mod.from_domain(msg))
-  if signer then
-    -- a key file that is missing makes the signer raise: kumod tempfails the message (421)
-    msg:dkim_sign(signer)
+  if not signer then
+    kumo.reject(mod.UNKNOWN_DOMAIN[1], mod.UNKNOWN_DOMAIN[2])
+  end
+  -- a key file that is missing makes the signer raise: kumod tempfails the message (421)
+  msg:dkim_sign(signer)
+end
+
+--[[ Reception: every message of every listener (smtp_server_message_received). ]]
+function mod.receive(data, msg, opts)
+  if mod.identify(data, msg, opts) then
+    mod.sign(data, msg)
   end
 end
 
@@ -242,11 +260,11 @@ function mod:test()
 
   -- the relay listener is trusted; the inbound one is not, and loses the headers all the same
   local msg = message(body, '10.0.0.1:2525')
-  mod.receive(data, msg, { from_relay = relay })
+  assert(mod.identify(data, msg, { from_relay = relay }) == true, 'relayed mail is to be signed')
   assert(msg:get_meta 'tenant' == tenant and msg:get_meta 'campaign' == 'warming', 'relay sets tenant meta')
   assert(msg:get_first_named_header_value 'X-KCP-Tenant' == nil, 'trusted headers removed')
   msg = message(body, '10.0.0.1:25')
-  mod.receive(data, msg, { from_relay = relay })
+  assert(mod.identify(data, msg, { from_relay = relay }) == false, 'reports are not signed')
   assert(msg:get_meta 'tenant' == nil and msg:get_meta 'kcp_lane' == nil, 'inbound mail names no tenant')
   assert(msg:get_first_named_header_value 'X-KCP-Lane' == nil, 'forged headers removed')
 
@@ -255,6 +273,8 @@ function mod:test()
   assert(not ok and tostring(err):find '5.7.1', 'a locked tenant is refused: ' .. tostring(err))
   ok, err = pcall(mod.receive, cp_data.empty(), message(body, '10.0.0.1:2525'), { from_relay = relay })
   assert(not ok and tostring(err):find '4.3.0', 'no policy, no mail: ' .. tostring(err))
+  ok, err = pcall(mod.sign, data, message(body, '10.0.0.1:2525'))
+  assert(not ok and tostring(err):find '4.7.0', 'a sender domain without a key waits, never leaves unsigned: ' .. tostring(err))
 
   assert(mod.pool_entries(data, 'p')[1].name == 'ip-1', 'pool entries')
   assert(mod.pool_entries(data, 'gone')[1].name == 'ip-1', 'an unknown pool falls back to the default')

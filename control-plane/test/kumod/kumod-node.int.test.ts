@@ -510,6 +510,24 @@ describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real k
     const later = await eventually('delivery after the caches expired', async () => (arrived('afterwards@inbox.test').length > 0 ? arrived('afterwards@inbox.test') : undefined));
     expect(later[0]!.remoteAddress).toBe('127.0.0.3');
   }, 120_000);
+
+  it('a sender domain verified after the node\'s module was published waits with a 4xx until its key arrives, never leaves unsigned', async () => {
+    const d = await expectJson(await h.request('POST', `/v1/tenants/${tenant.id}/domains`, { body: { domain: 'later.test' } }), 201);
+    await expectJson(await h.request('PATCH', `/v1/tenants/${tenant.id}/domains/${d.id}`, { body: { spf_state: 'verified', dkim_state: 'verified', dmarc_state: 'verified' } }), 200);
+    for (const r of d.dns_records) if (r.type === 'TXT') dns.zone.txt[r.name.toLowerCase()] = [r.value];
+    // the gateway knows the domain at once; the node's module does not have its key yet
+    await expect(send('late@inbox.test', { from: 'news@later.test' })).rejects.toThrow(/451 4\.7\.0 this node has no DKIM key for the sender domain yet/);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(arrived('late@inbox.test')).toHaveLength(0);
+    const mark = kumod.mark();
+    await publish();
+    await kumod.waitForLog(/cp: installed a new policy module/, 30_000, mark);
+    const accepted = await eventually('the mail accepted with the new module', async () => (await send('late@inbox.test', { from: 'news@later.test' }).catch(() => undefined))?.response, 15_000);
+    expect(accepted).toMatch(/^250 /);
+    const [m] = await eventually('the signed message', async () => (arrived('late@inbox.test').length > 0 ? arrived('late@inbox.test') : undefined));
+    const dkim = await verifyDkim(m!.raw);
+    expect(dkim.results.map((r) => [r.signingDomain, r.status.result])).toEqual([['later.test', 'pass']]);
+  }, 60_000);
 });
 
 /**

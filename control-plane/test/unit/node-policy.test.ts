@@ -69,6 +69,12 @@ describe.skipIf(!share)('node runtime in Lua 5.4 with the kumo double', () => {
     expect(r.signed_with.params.domain).toBe('acme.example');
   });
 
+  it('a sender domain the module has no key for (verified since it was published) waits with a 4xx, never leaves unsigned', () => {
+    const r = lua(n, `return h.receive { tenant = '${PREMIUM}', lane = 'external', from = 'news@verified-later.example' }`);
+    expect(r.rejected).toEqual({ code: 451, message: '4.7.0 this node has no DKIM key for the sender domain yet: try again later' });
+    expect(r.signed_with).toBeUndefined();
+  });
+
   it("a locked tenant's external mail is refused; its warming mail goes to the rehabilitation pool", () => {
     const r = lua(n, `
       local ext = h.receive { tenant = '${LOCKED}', lane = 'external' }
