@@ -87,7 +87,8 @@ try {
     return p.ok ? p.events : [];
   });
   const esc = (v: string | number | null) => (v === null ? '\\N' : String(v).replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n'));
-  const copyClient = new pg.Client({ connectionString: databaseUrl });
+  // the table of its own is DDL: the schema's owner makes it
+  const copyClient = new pg.Client({ connectionString: benchDb.ownerUrl });
   copyClient.on('error', () => {});
   await copyClient.connect();
   // same columns, identity, defaults, constraints and indexes as the real table: a fair floor

@@ -6,12 +6,7 @@ set -euo pipefail
 dir=${1:?usage: self-signed-cert.sh DIR [HOSTNAME]}
 name=${2:-localhost}
 if [ -s "$dir/cert.pem" ] && [ -s "$dir/key.pem" ]; then exit 0; fi
-if ! command -v openssl >/dev/null 2>&1; then
-  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  echo "[tls] installing openssl" >&2
-  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >&2
-fi
+command -v openssl >/dev/null 2>&1 || bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" tls openssl
 mkdir -p "$dir"
 (umask 077
  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 \

@@ -2,6 +2,8 @@
 # Private PostgreSQL and Redis for one checkout: loopback only, free ports, data under .local/.
 #
 #   scripts/services.sh up      start (or reuse) both; prints `export DATABASE_URL=… REDIS_URL=…` lines
+#                               (DATABASE_URL as the app's role kcp_app, CP_MIGRATION_DATABASE_URL as the
+#                               schema's owner kcp_owner, KCP_PG_ADMIN_URL as the superuser, for the tests)
 #   scripts/services.sh down    stop both
 #   scripts/services.sh status  say what runs where
 #
@@ -155,16 +157,57 @@ services_running() {
   REDISCLI_AUTH=$KCP_REDIS_PASSWORD redis-cli -h 127.0.0.1 -p "$KCP_REDIS_PORT" ping 2>/dev/null | grep -q PONG
 }
 
+# The superuser's password, from the URL in the env file (postgres://postgres:<password>@…).
+pg_admin_password() {
+  local pw=${KCP_DATABASE_URL#postgres://postgres:}
+  echo "${pw%%@*}"
+}
+
+# A role's password: HMAC-SHA256 of "kcp-role:<role>" under the superuser's password, hex, exactly as
+# control-plane/test/support/db-roles.ts derives it, so the tests and run.sh agree without another file.
+role_password() {
+  KCP_PG_ADMIN_PASSWORD=$1 node -e 'process.stdout.write(require("crypto").createHmac("sha256", process.env.KCP_PG_ADMIN_PASSWORD).update(`kcp-role:${process.argv[1]}`).digest("hex"))' "$2"
+}
+
+# The roles the README's "Database roles" names, made idempotently (they are cluster-wide): kcp_owner
+# owns the database kcp and runs the migrations; kcp_app is what the control plane connects as (no
+# superuser, no BYPASSRLS, owner of nothing, so row-level security holds for it).
+ensure_db_roles() {
+  # shellcheck disable=SC1090
+  . "$env_file"
+  local pw owner_pw app_pw
+  pw=$(pg_admin_password)
+  owner_pw=$(role_password "$pw" kcp_owner)
+  app_pw=$(role_password "$pw" kcp_app)
+  # passwords go through stdin and the environment, never the command line where `ps` would show them
+  PGPASSWORD=$pw "$KCP_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$KCP_PG_PORT" -U postgres -d postgres >/dev/null <<SQL \
+    || die "could not create the database roles kcp_owner and kcp_app"
+SELECT 'CREATE ROLE kcp_owner' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'kcp_owner')
+\gexec
+SELECT 'CREATE ROLE kcp_app' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'kcp_app')
+\gexec
+ALTER ROLE kcp_owner LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD '$owner_pw';
+ALTER ROLE kcp_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD '$app_pw';
+SELECT 'CREATE DATABASE kcp OWNER kcp_owner' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'kcp')
+\gexec
+SQL
+}
+
 print_exports() {
   # shellcheck disable=SC1090
   . "$env_file"
-  printf 'export DATABASE_URL=%q\n' "$KCP_DATABASE_URL"
+  local pw
+  pw=$(pg_admin_password)
+  printf 'export DATABASE_URL=%q\n' "postgres://kcp_app:$(role_password "$pw" kcp_app)@127.0.0.1:$KCP_PG_PORT/kcp"
+  printf 'export CP_MIGRATION_DATABASE_URL=%q\n' "postgres://kcp_owner:$(role_password "$pw" kcp_owner)@127.0.0.1:$KCP_PG_PORT/kcp"
+  printf 'export KCP_PG_ADMIN_URL=%q\n' "$KCP_DATABASE_URL"
   printf 'export REDIS_URL=%q\n' "$KCP_REDIS_URL"
 }
 
 cmd_up() {
   if services_running; then
     say "reusing PostgreSQL and Redis already started for this checkout"
+    ensure_db_roles
     print_exports
     return 0
   fi
@@ -184,6 +227,7 @@ KCP_REDIS_PASSWORD=$REDIS_PASSWORD
 KCP_DATABASE_URL=postgres://postgres:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres
 KCP_REDIS_URL=redis://:$REDIS_PASSWORD@127.0.0.1:$REDIS_PORT/0
 ENV
+  ensure_db_roles
   print_exports
 }
 

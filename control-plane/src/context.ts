@@ -32,7 +32,9 @@ export async function createContext(config: Config, overrides: ContextOverrides 
   const metrics = new Metrics();
   const { db } = createDb(
     config.databaseUrl,
-    { max: config.databasePoolMax, connectTimeoutMs: config.databaseTimeouts.connectMs, statementTimeoutMs: config.databaseTimeouts.statementMs },
+    // the process's code spans tenants (operators, workers, nodes, the gateway); a tenant-token request
+    // narrows its own transaction to its tenant (adapters/pg/scope.ts)
+    { scope: 'platform', max: config.databasePoolMax, connectTimeoutMs: config.databaseTimeouts.connectMs, statementTimeoutMs: config.databaseTimeouts.statementMs },
     (seconds) => metrics.dbQueryDuration.observe(seconds),
   );
   const redis = createRedis(config.redisUrl);

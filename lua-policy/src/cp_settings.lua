@@ -47,6 +47,51 @@ local function fields()
   return FIELDS
 end
 
+--- Is `host` (a URL's host: a name, a dotted IPv4 address or a bracketed IPv6 one) this machine's
+--- loopback: 127.0.0.0/8, ::1 or localhost? Other spellings of those (0x7f.1, 0:0:0:0:0:0:0:1,
+--- localhost.) are not recognised and so count as remote: the check can only err towards https.
+function mod.is_loopback_host(host)
+  if type(host) ~= 'string' then
+    return false
+  end
+  local h = host:lower()
+  if h == 'localhost' or h == '[::1]' then
+    return true
+  end
+  local a, b, c = h:match '^127%.(%d+)%.(%d+)%.(%d+)$'
+  if not a then
+    return false
+  end
+  for _, octet in ipairs { a, b, c } do
+    -- a leading zero is octal to some URL parsers: refuse the ambiguity
+    if #octet > 3 or tonumber(octet) > 255 or (#octet > 1 and octet:sub(1, 1) == '0') then
+      return false
+    end
+  end
+  return true
+end
+
+--- The problem with a control-plane URL, or nil. The node's token and its DKIM private keys travel
+--- over it, so plain http is only for a control plane on the node's own loopback.
+function mod.control_plane_url_problem(url)
+  local scheme, authority = url:match '^(https?)://([^/?#]+)$'
+  if not scheme then
+    return 'control_plane_url must be http(s)://host[:port] without a path'
+  end
+  if authority:find('@', 1, true) then
+    return 'control_plane_url must not carry user information (the node authenticates with node_token)'
+  end
+  local host = authority:match '^(%[[%x:.]+%])$' or authority:match '^(%[[%x:.]+%]):%d+$' or authority:match '^([^:%[%]]+)$' or authority:match '^([^:%[%]]+):%d+$'
+  if not host then
+    return 'control_plane_url must be http(s)://host[:port] without a path (port in digits, IPv6 in brackets)'
+  end
+  if scheme == 'http' and not mod.is_loopback_host(host) then
+    return 'control_plane_url ' .. url .. ' is plain http to a host that is not loopback (127.0.0.0/8, ::1, localhost): '
+      .. 'the node token and DKIM private keys would cross the network in clear text; use https://'
+  end
+  return nil
+end
+
 mod.DEFAULTS = {
   gateway_cidrs = { '127.0.0.1' },
   control_plane_cidrs = { '127.0.0.1', '::1' },
@@ -99,8 +144,8 @@ function mod.problems(raw)
   if type(raw.policy_public_key_hex) == 'string' and not raw.policy_public_key_hex:match('^' .. ('%x'):rep(64) .. '$') then
     out[#out + 1] = 'policy_public_key_hex must be 64 hex digits (GET /v1/policy/public-key)'
   end
-  if type(raw.control_plane_url) == 'string' and not raw.control_plane_url:match '^https?://[^/]+$' then
-    out[#out + 1] = 'control_plane_url must be http(s)://host[:port] without a path'
+  if type(raw.control_plane_url) == 'string' then
+    out[#out + 1] = mod.control_plane_url_problem(raw.control_plane_url)
   end
   return out
 end
@@ -165,6 +210,15 @@ function mod:test()
   for _, want in ipairs { 'unknown setting surprise', 'node_id', 'missing setting node_token', 'poll_interval_seconds', 'policy_public_key_hex', 'control_plane_url' } do
     assert(all:find(want, 1, true), 'expected a problem about ' .. want .. ' in:\n' .. all)
   end
+  -- plain http only to this machine's loopback
+  for _, url in ipairs { 'http://127.0.0.1:8080', 'http://127.1.2.3', 'http://localhost:8080', 'http://LOCALHOST', 'http://[::1]:8080', 'https://10.0.0.5:8443', 'https://[2001:db8::1]', 'https://cp.example' } do
+    assert(mod.control_plane_url_problem(url) == nil, url .. ' should be accepted')
+  end
+  for _, url in ipairs { 'http://10.0.0.5:8080', 'http://cp.example', 'http://127.0.0.1.evil.example', 'http://localhost.evil.example', 'http://127.0.0.1@evil.example',
+    'http://[::2]', 'http://0x7f.0.0.1', 'http://127.0.0.01', 'http://127.0.0.256', 'http://[::ffff:127.0.0.1]', 'http://0.0.0.0:8080', 'http://cp:port' } do
+    assert(mod.control_plane_url_problem(url), url .. ' should be refused')
+  end
+  assert(mod.control_plane_url_problem('http://10.0.0.5:8080'):find('not loopback', 1, true))
 end
 
 return mod

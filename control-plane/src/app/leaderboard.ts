@@ -1,7 +1,9 @@
 /**
  * The anonymised leaderboard: pseudonyms and scores only. Never a name, slug, id, domain, IP or address;
- * tenants that opted out, are suspended, or have too little volume for a real score are left out.
+ * tenants that opted out, are suspended, or have too little volume for a real score are left out
+ * (the database function tenant_leaderboard applies those rules).
  */
+import { sql } from 'kysely';
 import type { AppContext } from '../context.js';
 
 export interface LeaderboardEntry {
@@ -11,17 +13,9 @@ export interface LeaderboardEntry {
 }
 
 export async function leaderboard(ctx: AppContext, limit: number): Promise<{ entries: LeaderboardEntry[]; computed_at: string }> {
-  const rows = await ctx.db
-    .selectFrom('tenant_trust')
-    .innerJoin('tenants', 'tenants.id', 'tenant_trust.tenant_id')
-    .select(['tenants.pseudonym', 'tenant_trust.score'])
-    .where('tenants.leaderboard_opt_out', '=', false)
-    .where('tenants.status', '=', 'active')
-    .where('tenant_trust.basis', '=', 'wilson_interval')
-    .orderBy('tenant_trust.score', 'desc')
-    .orderBy('tenants.pseudonym')
-    .limit(limit)
-    .execute();
+  // across tenants, so through the one query a tenant's scope may run on every tenant's rows
+  // (tenant_leaderboard, migration 0011): pseudonyms and scores, best first
+  const { rows } = await sql<{ pseudonym: string; score: string }>`SELECT pseudonym, score FROM tenant_leaderboard(${limit})`.execute(ctx.db);
   // equal scores share a rank (1, 2, 2, 4)
   const entries: LeaderboardEntry[] = [];
   rows.forEach((r, i) => {

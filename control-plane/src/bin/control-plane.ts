@@ -5,7 +5,9 @@
 import { serve } from '@hono/node-server';
 import { createContext } from '../context.js';
 import { migrate } from '../adapters/pg/migrator.js';
+import { rowSecurityBypassed } from '../adapters/pg/scope.js';
 import { newApp } from '../http/app.js';
+import { startApiServer } from '../http/server.js';
 import { bootstrapFirstOperator } from '../app/api-tokens.js';
 import { startJobRunner } from '../worker/job-runner.js';
 import { allJobs } from '../worker/jobs.js';
@@ -21,8 +23,11 @@ const log = ctx.log;
 const stops: (() => Promise<void>)[] = [];
 
 // replicas starting together are serialised by the migrator's advisory lock
-const report = await migrate(config.databaseUrl);
+const report = await migrate(config.migrationDatabaseUrl);
 log.info({ applied: report.applied, already: report.alreadyApplied.length }, 'schema is current');
+if (await rowSecurityBypassed(ctx.db)) {
+  log.warn('DATABASE_URL connects as a superuser or a BYPASSRLS role: row-level security does not hold, tenant isolation is the application\'s alone (README, Database roles)');
+}
 
 if (config.bootstrapTokenFile) {
   const file = await bootstrapFirstOperator(ctx, config.bootstrapTokenFile).catch((e: Error) => {
@@ -33,11 +38,9 @@ if (config.bootstrapTokenFile) {
 }
 
 if (config.roles.includes('api')) {
-  const app = newApp(ctx);
-  const server = serve({ fetch: app.fetch, hostname: config.http.host, port: config.http.port }, (info) => {
-    log.info({ role: 'api', address: info.address, port: info.port }, `admin API listening on http://${info.address}:${info.port}`);
-  });
-  stops.push(() => new Promise((resolve) => server.close(() => resolve())));
+  // HTTPS when CP_HTTP_TLS_CERT_FILE is set (its files reloaded on change), else HTTP on loopback
+  const api = await startApiServer(ctx, newApp(ctx));
+  stops.push(() => api.close());
 }
 
 if (config.roles.includes('worker')) {

@@ -1,9 +1,9 @@
-/** Apply pending migrations and exit. Needs only DATABASE_URL. */
+/** Apply pending migrations and exit, as the schema's owner: CP_MIGRATION_DATABASE_URL, else DATABASE_URL. */
 import { migrate } from '../adapters/pg/migrator.js';
 
-const url = process.env.DATABASE_URL;
+const url = process.env.CP_MIGRATION_DATABASE_URL || process.env.DATABASE_URL;
 if (!url) {
-  process.stderr.write('DATABASE_URL is required\n');
+  process.stderr.write('CP_MIGRATION_DATABASE_URL or DATABASE_URL is required\n');
   process.exit(2);
 }
 const report = await migrate(url);

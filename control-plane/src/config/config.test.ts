@@ -74,6 +74,43 @@ describe('loadConfig', () => {
   });
 });
 
+describe('the API on the network', () => {
+  const api = { ...valid, CP_ROLES: 'api' };
+  it('serves plain HTTP on loopback only: any other address needs a certificate and key', () => {
+    for (const host of ['127.0.0.1', '127.3.4.5', '::1', 'localhost']) expect(loadConfig({ ...api, CP_HTTP_HOST: host }).ok, host).toBe(true);
+    for (const host of ['0.0.0.0', '10.0.0.5', '::', 'cp.example.net', '127.0.0.1.example.net']) {
+      const r = loadConfig({ ...api, CP_HTTP_HOST: host });
+      expect(r.ok, host).toBe(false);
+      if (!r.ok) expect(r.error.join()).toContain(`CP_HTTP_HOST ${host} is not a loopback address`);
+    }
+    const tls = loadConfig({ ...api, CP_HTTP_HOST: '0.0.0.0', CP_HTTP_TLS_CERT_FILE: '/etc/hostname', CP_HTTP_TLS_KEY_FILE: '/etc/hostname' });
+    expect(tls.ok).toBe(true);
+    if (tls.ok) expect(tls.value.httpTls).toEqual({ certFile: '/etc/hostname', keyFile: '/etc/hostname', clientCaFile: null, reloadIntervalMs: 5000 });
+    // a worker without the api role serves no API
+    expect(loadConfig({ ...valid, CP_ROLES: 'worker', CP_HTTP_HOST: '0.0.0.0' }).ok).toBe(true);
+  });
+
+  it('TLS settings that do not go together are reported, every one', () => {
+    const r = loadConfig({ ...api, CP_HTTP_TLS_CERT_FILE: '/nonexistent/cert.pem', CP_HTTP_TLS_CLIENT_CA_FILE: '/etc/hostname', CP_HTTP_NODE_CLIENT_CERT: 'sometimes' });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    const text = r.error.join('\n');
+    expect(text).toContain('CP_HTTP_TLS_CERT_FILE and CP_HTTP_TLS_KEY_FILE go together');
+    expect(text).toContain('CP_HTTP_TLS_CERT_FILE: cannot read /nonexistent/cert.pem');
+    expect(text).toContain('CP_HTTP_NODE_CLIENT_CERT must be off, required or bound');
+    const noCa = loadConfig({ ...api, CP_HTTP_NODE_CLIENT_CERT: 'bound' });
+    expect(!noCa.ok && noCa.error.join()).toContain('CP_HTTP_NODE_CLIENT_CERT=bound needs CP_HTTP_TLS_CLIENT_CA_FILE');
+    const caWithoutTls = loadConfig({ ...api, CP_HTTP_TLS_CLIENT_CA_FILE: '/etc/hostname' });
+    expect(!caWithoutTls.ok && caWithoutTls.error.join()).toContain('CP_HTTP_TLS_CLIENT_CA_FILE needs HTTPS');
+  });
+
+  it('token-failure limits default to 20 in 15 minutes', () => {
+    const r = loadConfig(api);
+    expect(r.ok && r.value.apiAuthThrottle).toEqual({ failureLimit: 20, windowSeconds: 900 });
+    expect(r.ok && r.value.nodeClientCert).toBe('off');
+  });
+});
+
 describe('redactedConfig', () => {
   it('never shows a secret, but shows everything else', () => {
     const out = redactedConfig({ ...valid, CP_HTTP_PORT: '9000' });

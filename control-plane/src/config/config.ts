@@ -16,7 +16,10 @@ export interface MasterKey {
 }
 
 export interface Config {
+  /** the application's connection: a role without BYPASSRLS that owns nothing (row-level security holds) */
   databaseUrl: string;
+  /** the connection migrations run on: the schema's owner (DATABASE_URL when unset) */
+  migrationDatabaseUrl: string;
   databasePoolMax: number;
   /** opening a PostgreSQL connection, and each statement: past them a request fails (503) instead of hanging */
   databaseTimeouts: { connectMs: number; statementMs: number };
@@ -38,6 +41,29 @@ export interface Config {
   warming: { gatewayUrl: string; tlsVerify: boolean };
   metricsToken: string | null;
   metricsPort: number;
+  /** the API's own TLS (null: plain HTTP, allowed on a loopback address only) */
+  httpTls: HttpTlsConfig | null;
+  /** client certificates on node routes: none asked for, one the CA signed, or one that also names the node */
+  nodeClientCert: 'off' | 'required' | 'bound';
+  /** failed bearer-token authentications counted per client IP (Redis); past the limit 429 */
+  apiAuthThrottle: { failureLimit: number; windowSeconds: number };
+}
+
+export interface HttpTlsConfig {
+  certFile: string;
+  keyFile: string;
+  /** CA bundle client certificates are verified against (node mutual TLS); null: none asked for */
+  clientCaFile: string | null;
+  /** how often the files are checked for a change (a changed pair is loaded without a restart) */
+  reloadIntervalMs: number;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: where plain HTTP may listen (and where nodes may use http://). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h === '::1') return true;
+  const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
+  return m !== null && m.slice(1).every((o) => Number(o) <= 255);
 }
 
 export interface GatewayConfig {
@@ -69,7 +95,8 @@ export interface GatewayConfig {
 
 /** Names, defaults and descriptions of every setting: the single source for parsing, redaction and docs. */
 export const SETTINGS = {
-  DATABASE_URL: { secret: true, doc: 'PostgreSQL connection URL. Started privately by scripts/run.sh when unset.' },
+  DATABASE_URL: { secret: true, doc: 'PostgreSQL connection URL of the application: the kcp_app role (no superuser, no BYPASSRLS, owner of nothing), so row-level security holds. Started privately by scripts/run.sh when unset.' },
+  CP_MIGRATION_DATABASE_URL: { secret: true, doc: 'PostgreSQL connection URL the migrations run on at start-up: the role that owns the schema (kcp_owner). Unset: DATABASE_URL.', default: '' },
   CP_DB_POOL_MAX: { secret: false, doc: 'Maximum PostgreSQL connections per process.', default: '10' },
   CP_DB_CONNECT_TIMEOUT_MS: { secret: false, doc: 'How long opening a PostgreSQL connection (or waiting for a free one in the pool) may take before the request fails with 503 DEPENDENCY_UNAVAILABLE, in milliseconds.', default: '5000' },
   CP_DB_STATEMENT_TIMEOUT_MS: { secret: false, doc: 'The longest one SQL statement may run (PostgreSQL cancels it) and the longest the process waits for any answer on a connection (a PostgreSQL that stopped answering), in milliseconds; past it the request fails with 503 DEPENDENCY_UNAVAILABLE.', default: '30000' },
@@ -78,6 +105,13 @@ export const SETTINGS = {
   CP_HTTP_HOST: { secret: false, doc: 'Address the HTTP API listens on.', default: '127.0.0.1' },
   CP_HTTP_PORT: { secret: false, doc: 'Port the HTTP API listens on (0 picks a free one).', default: '8080' },
   CP_HTTP_BODY_LIMIT_BYTES: { secret: false, doc: 'Largest request body accepted, in bytes.', default: '10485760' },
+  CP_HTTP_TLS_CERT_FILE: { secret: false, doc: 'PEM certificate chain the API serves HTTPS with (with CP_HTTP_TLS_KEY_FILE). Required when CP_HTTP_HOST is not a loopback address; scripts/run.sh makes one signed by a local CA under .local/tls/api then. Reloaded without a restart when the files change.', default: '' },
+  CP_HTTP_TLS_KEY_FILE: { secret: false, doc: 'PEM private key of CP_HTTP_TLS_CERT_FILE.', default: '' },
+  CP_HTTP_TLS_RELOAD_INTERVAL_MS: { secret: false, doc: 'How often the API checks its certificate, key and client CA files for a change, in milliseconds. A changed pair that loads serves new connections; one that does not is logged and the old one kept.', default: '5000' },
+  CP_HTTP_TLS_CLIENT_CA_FILE: { secret: false, doc: 'PEM CA bundle the API verifies client certificates against (needs HTTPS). Clients are asked for a certificate; whether node routes require one is CP_HTTP_NODE_CLIENT_CERT.', default: '' },
+  CP_HTTP_NODE_CLIENT_CERT: { secret: false, doc: 'Client certificates on the node routes (policy pull, DKIM keys, log records, returned mail with a node token): `off`; `required`, a certificate CP_HTTP_TLS_CLIENT_CA_FILE verifies, besides the node token; `bound`, one whose CN or a DNS name in its SAN is also the node\'s name.', default: 'off' },
+  CP_HTTP_AUTH_FAILURE_LIMIT: { secret: false, doc: 'Failed bearer-token authentications (operator, tenant and node tokens) from one client IP (IPv6: its /64) within CP_HTTP_AUTH_FAILURE_WINDOW_SECONDS, after which every token-authenticated request from it gets 429 with Retry-After until the window passes.', default: '20' },
+  CP_HTTP_AUTH_FAILURE_WINDOW_SECONDS: { secret: false, doc: 'How long failed token authentications are counted from the first one, in seconds (the Redis key\'s TTL).', default: '900' },
   CP_LOG_LEVEL: { secret: false, doc: 'pino log level: fatal, error, warn, info, debug, trace or silent.', default: 'info' },
   CP_MASTER_KEYS: { secret: true, doc: 'Comma-separated `id:base64` AES-256 keys (32 bytes each) for secrets at rest. The first encrypts; all decrypt. Rotate by putting a new key first; the worker re-encrypts.' },
   CP_PSEUDONYM_KEY: { secret: true, doc: 'Secret (at least 32 characters) for the keyed hash that derives tenants\' public pseudonyms.' },
@@ -170,6 +204,7 @@ export function loadConfig(env: Env): Result<Config, string[]> {
   };
 
   const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:']);
+  const migrationDatabaseUrl = raw('CP_MIGRATION_DATABASE_URL') === '' ? databaseUrl : url('CP_MIGRATION_DATABASE_URL', ['postgres:', 'postgresql:']);
   const redisUrl = url('REDIS_URL', ['redis:', 'rediss:']);
 
   const roles = raw('CP_ROLES').split(',').map((r) => r.trim()).filter(Boolean);
@@ -217,6 +252,33 @@ export function loadConfig(env: Env): Result<Config, string[]> {
   const dmarcRua = raw('CP_DMARC_RUA');
   if (dmarcRua !== '' && !/^[^@\s;,]+@[a-z0-9.-]+$/.test(dmarcRua)) problems.push('CP_DMARC_RUA must be an email address');
 
+  const httpHost = raw('CP_HTTP_HOST');
+  const httpCert = raw('CP_HTTP_TLS_CERT_FILE');
+  const httpKey = raw('CP_HTTP_TLS_KEY_FILE');
+  const clientCa = raw('CP_HTTP_TLS_CLIENT_CA_FILE');
+  const readableFile = (name: SettingName, v: string): void => {
+    try {
+      accessSync(v, constants.R_OK);
+    } catch {
+      problems.push(`${name}: cannot read ${v}`);
+    }
+  };
+  if ((httpCert === '') !== (httpKey === '')) problems.push('CP_HTTP_TLS_CERT_FILE and CP_HTTP_TLS_KEY_FILE go together: set both or neither');
+  if (httpCert !== '') readableFile('CP_HTTP_TLS_CERT_FILE', httpCert);
+  if (httpKey !== '') readableFile('CP_HTTP_TLS_KEY_FILE', httpKey);
+  if (clientCa !== '') {
+    if (httpCert === '') problems.push('CP_HTTP_TLS_CLIENT_CA_FILE needs HTTPS (CP_HTTP_TLS_CERT_FILE and CP_HTTP_TLS_KEY_FILE)');
+    readableFile('CP_HTTP_TLS_CLIENT_CA_FILE', clientCa);
+  }
+  const nodeClientCert = raw('CP_HTTP_NODE_CLIENT_CERT');
+  if (!['off', 'required', 'bound'].includes(nodeClientCert)) problems.push('CP_HTTP_NODE_CLIENT_CERT must be off, required or bound');
+  else if (nodeClientCert !== 'off' && clientCa === '') problems.push(`CP_HTTP_NODE_CLIENT_CERT=${nodeClientCert} needs CP_HTTP_TLS_CLIENT_CA_FILE`);
+  // node tokens and DKIM private keys travel over the API: never in clear text off this machine
+  if (roles.includes('api') && httpCert === '' && !isLoopbackHost(httpHost)) {
+    problems.push(`CP_HTTP_HOST ${httpHost} is not a loopback address: the API serves node tokens and DKIM private keys, so it needs HTTPS there (CP_HTTP_TLS_CERT_FILE and CP_HTTP_TLS_KEY_FILE)`);
+  }
+  const tlsReloadMs = integer('CP_HTTP_TLS_RELOAD_INTERVAL_MS', 50, 3_600_000);
+
   const gatewayOn = roles.includes('gateway');
   const readable = (name: SettingName): string => {
     const v = raw(name);
@@ -245,12 +307,13 @@ export function loadConfig(env: Env): Result<Config, string[]> {
 
   const config: Config = {
     databaseUrl,
+    migrationDatabaseUrl,
     databasePoolMax: integer('CP_DB_POOL_MAX', 1, 500),
     databaseTimeouts: { connectMs: integer('CP_DB_CONNECT_TIMEOUT_MS', 100, 120_000), statementMs: integer('CP_DB_STATEMENT_TIMEOUT_MS', 100, 3_600_000) },
     redisUrl,
     roles: roles as Role[],
     http: {
-      host: raw('CP_HTTP_HOST'),
+      host: httpHost,
       port: integer('CP_HTTP_PORT', 0, 65535),
       bodyLimitBytes: integer('CP_HTTP_BODY_LIMIT_BYTES', 1024, 1024 * 1024 * 1024),
     },
@@ -277,6 +340,9 @@ export function loadConfig(env: Env): Result<Config, string[]> {
     warming: { gatewayUrl: warmingUrl, tlsVerify: tlsVerify !== 'false' },
     metricsToken: raw('CP_METRICS_TOKEN') || null,
     metricsPort: integer('CP_METRICS_PORT', 0, 65535),
+    httpTls: httpCert === '' ? null : { certFile: httpCert, keyFile: httpKey, clientCaFile: clientCa || null, reloadIntervalMs: tlsReloadMs },
+    nodeClientCert: nodeClientCert as Config['nodeClientCert'],
+    apiAuthThrottle: { failureLimit: integer('CP_HTTP_AUTH_FAILURE_LIMIT', 1, 1_000_000), windowSeconds: integer('CP_HTTP_AUTH_FAILURE_WINDOW_SECONDS', 1, 86_400) },
     gateway: {
       host: raw('CP_SMTP_HOST'),
       submissionPort,
@@ -315,7 +381,7 @@ export function redactedConfig(env: Env): Record<string, string> {
     const value = given !== undefined && given !== '' ? given : ((spec as { default?: string }).default ?? '');
     if (value === '') {
       out[name] = '(unset)';
-    } else if (name === 'DATABASE_URL' || name === 'REDIS_URL') {
+    } else if (name === 'DATABASE_URL' || name === 'CP_MIGRATION_DATABASE_URL' || name === 'REDIS_URL') {
       out[name] = redactUrl(value);
     } else if (spec.secret) {
       out[name] = name === 'CP_MASTER_KEYS'

@@ -13,6 +13,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   INVALID_STATE_TRANSITION: 409,
   PRECONDITION_FAILED: 412,
   PAYLOAD_TOO_LARGE: 413,
+  TOO_MANY_REQUESTS: 429,
   DEPENDENCY_UNAVAILABLE: 503,
   INTERNAL: 500,
 };
@@ -26,6 +27,7 @@ const TITLES: Record<ErrorCode, string> = {
   INVALID_STATE_TRANSITION: 'State transition not allowed',
   PRECONDITION_FAILED: 'Precondition failed',
   PAYLOAD_TOO_LARGE: 'Request body too large',
+  TOO_MANY_REQUESTS: 'Too many requests',
   DEPENDENCY_UNAVAILABLE: 'A dependency is unavailable',
   INTERNAL: 'Internal error',
 };

@@ -64,6 +64,7 @@ export const errorResponses = {
   403: { description: 'Token lacks the scope, or is bound to another tenant', content: problemContent },
   404: { description: 'No such resource', content: problemContent },
   409: { description: 'Conflicts with existing state', content: problemContent },
+  429: { description: 'Too many failed token authentications from this client address (code TOO_MANY_REQUESTS, with Retry-After)', content: problemContent },
 } as const;
 
 export const json = <T extends z.ZodType>(schema: T, description: string) => ({

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createContext } from '../../src/context.js';
 import { createLogger } from '../../src/adapters/logger.js';
+import { sessionOptions } from '../../src/adapters/pg/scope.js';
 import { startSubmissionGateway, type SubmissionGateway } from '../../src/gateway/submission-gateway.js';
 import { expectJson, testConfig } from '../support/harness.js';
 import { SmtpDialogue } from '../support/smtp-dialogue.js';
@@ -68,7 +69,8 @@ describe('fail closed', () => {
 
   it('honours a suppression whose transaction began earlier and committed after more than 1,000 later ones', async () => {
     const indexed = await startSubmissionGateway(w.h.ctx, testConfig({ ...w.env, CP_SMTP_FACTS_TTL_MS: '60000' }).gateway);
-    const slow = new pg.Client({ connectionString: w.h.db.url });
+    // a second connection as the app makes them: the app's role in the platform scope
+    const slow = new pg.Client({ connectionString: w.h.db.url, options: sessionOptions('platform') });
     await slow.connect();
     try {
       await slow.query('BEGIN');

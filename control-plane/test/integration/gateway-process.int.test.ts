@@ -27,7 +27,8 @@ beforeAll(async () => {
   child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'control-plane/src/bin/control-plane.ts')], {
     cwd: root,
     env: {
-      ...process.env, DATABASE_URL: h.db.url, REDIS_URL: h.ctx.config.redisUrl, CP_ROLES: 'gateway', CP_MASTER_KEYS: TEST_MASTER_KEY,
+      // a replica that only serves: it holds no owner's credentials and finds its schema current
+      ...process.env, DATABASE_URL: h.db.url, CP_MIGRATION_DATABASE_URL: h.db.url, REDIS_URL: h.ctx.config.redisUrl, CP_ROLES: 'gateway', CP_MASTER_KEYS: TEST_MASTER_KEY,
       CP_PSEUDONYM_KEY: 'test-pseudonym-key-0123456789abcdef', CP_POLICY_SIGNING_KEY: TEST_POLICY_SEED, CP_LOG_LEVEL: 'warn',
       CP_SMTP_TLS_CERT_FILE: `${tls}/cert.pem`, CP_SMTP_TLS_KEY_FILE: `${tls}/key.pem`, CP_SMTP_SUBMISSION_PORT: String(smtpPort), CP_SMTP_TLS_PORT: '-1', CP_METRICS_PORT: String(metricsPort),
     },

@@ -15,24 +15,30 @@ const m = (version: string, sql: string): Migration => ({ version, name: `test_$
 describe('migration runner', () => {
   it('applies each migration once, even when replicas start together', async () => {
     const list = await loadMigrations();
-    const reports = await Promise.all([migrate(db.url, list), migrate(db.url, list), migrate(db.url, list)]);
+    const reports = await Promise.all([migrate(db.ownerUrl, list), migrate(db.ownerUrl, list), migrate(db.ownerUrl, list)]);
     const applied = reports.flatMap((r) => r.applied);
     expect(applied.sort()).toEqual(list.map((x) => x.version).sort());
-    const again = await migrate(db.url, list);
+    const again = await migrate(db.ownerUrl, list);
     expect(again).toEqual({ applied: [], alreadyApplied: list.map((x) => x.version) });
   });
 
   it('refuses to run when an applied migration has changed', async () => {
     const list = await loadMigrations();
     const edited = list.map((x, i) => (i === 0 ? { ...x, sha256: 'f'.repeat(64) } : x));
-    await expect(migrate(db.url, edited)).rejects.toThrow(/was changed after it was applied/);
+    await expect(migrate(db.ownerUrl, edited)).rejects.toThrow(/was changed after it was applied/);
+  });
+
+  it('lets the application\'s role start on a current schema, and never apply a migration', async () => {
+    const list = await loadMigrations();
+    expect(await migrate(db.url, list)).toEqual({ applied: [], alreadyApplied: list.map((x) => x.version) });
+    await expect(migrate(db.url, [...list, m('9997', 'CREATE TABLE sneaky (id int)')])).rejects.toThrow(/9997_test_9997 failed: permission denied/);
   });
 
   it('rolls a failing migration back whole and records nothing for it', async () => {
     const list = await loadMigrations();
     const broken = [...list, m('9998', 'CREATE TABLE half_done (id int); SELECT no_such_function();')];
-    await expect(migrate(db.url, broken)).rejects.toThrow(/9998_test_9998 failed/);
-    const c = new pg.Client({ connectionString: db.url });
+    await expect(migrate(db.ownerUrl, broken)).rejects.toThrow(/9998_test_9998 failed/);
+    const c = new pg.Client({ connectionString: db.ownerUrl });
     await c.connect();
     const t = await c.query(`SELECT to_regclass('half_done') AS t`);
     const v = await c.query(`SELECT 1 FROM schema_migrations WHERE version = '9998'`);

@@ -30,6 +30,14 @@ const CATALOG_QUERIES: Record<string, string> = {
                WHERE n.nspname = 'public' ORDER BY p.proname`,
   triggers: `SELECT tgrelid::regclass::text AS rel, tgname, pg_get_triggerdef(t.oid) AS def FROM pg_trigger t
               WHERE NOT tgisinternal ORDER BY rel, tgname`,
+  row_security: `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname <> 'schema_migrations' ORDER BY c.relname`,
+  policies: `SELECT tablename, policyname, permissive, roles::text, cmd, qual, with_check FROM pg_policies
+              WHERE schemaname = 'public' ORDER BY tablename, policyname`,
+  grants: `SELECT table_name, grantee, privilege_type FROM information_schema.role_table_grants
+            WHERE table_schema = 'public' AND table_name <> 'schema_migrations'
+              AND grantee NOT IN (SELECT tableowner FROM pg_tables WHERE schemaname = 'public')
+            ORDER BY table_name, grantee, privilege_type`,
 };
 
 async function catalog(url: string): Promise<Record<string, unknown[]>> {
@@ -56,15 +64,16 @@ afterAll(async () => {
 describe('schema.sql and the migrations', () => {
   it('produce identical catalogs', async () => {
     const ddl = await readFile(path.join(projectRoot(), 'schema.sql'), 'utf8');
-    const c = new pg.Client({ connectionString: fromSchema.url });
+    // as production: the schema's owner builds it
+    const c = new pg.Client({ connectionString: fromSchema.ownerUrl });
     await c.connect();
     await c.query(ddl);
     await c.end();
-    const report = await migrate(fromMigrations.url);
+    const report = await migrate(fromMigrations.ownerUrl);
     expect(report.applied.length).toBeGreaterThan(0);
 
-    const a = await catalog(fromSchema.url);
-    const b = await catalog(fromMigrations.url);
+    const a = await catalog(fromSchema.ownerUrl);
+    const b = await catalog(fromMigrations.ownerUrl);
     for (const name of Object.keys(CATALOG_QUERIES)) {
       expect(b[name], `${name} differ between schema.sql and the migrations`).toEqual(a[name]);
     }
@@ -73,5 +82,8 @@ describe('schema.sql and the migrations', () => {
     expect(a.constraints!.length).toBeGreaterThan(50);
     // audit_log's two, and three per table whose changes the gateway is told of (0008)
     expect(a.triggers!.length).toBe(2 + 14 * 3);
+    // every tenant table's two policies (0011), and the app's privileges on every table
+    expect(a.policies!.length).toBe(17 * 2);
+    expect(a.grants!.length).toBe(26 * 4 + 2);
   });
 });

@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../src/domain/settings/settings.js';
+import { sessionOptions } from '../../src/adapters/pg/scope.js';
 import { expectJson, startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -36,9 +38,20 @@ describe('settings', () => {
 describe('audit log', () => {
   it('is append-only: UPDATE, DELETE and TRUNCATE are refused by the database', async () => {
     await expectJson(await h.request('POST', '/v1/tenants', { body: { slug: 'audited', display_name: 'A' } }), 201);
-    await expect(sql`UPDATE audit_log SET action = 'tenant.forged'`.execute(h.ctx.db)).rejects.toThrow(/append-only/);
-    await expect(sql`DELETE FROM audit_log`.execute(h.ctx.db)).rejects.toThrow(/append-only/);
-    await expect(sql`TRUNCATE audit_log`.execute(h.ctx.db)).rejects.toThrow(/append-only/);
+    // the application's role may only add to it
+    await expect(sql`UPDATE audit_log SET action = 'tenant.forged'`.execute(h.ctx.db)).rejects.toThrow(/permission denied/);
+    await expect(sql`DELETE FROM audit_log`.execute(h.ctx.db)).rejects.toThrow(/permission denied/);
+    await expect(sql`TRUNCATE audit_log`.execute(h.ctx.db)).rejects.toThrow(/permission denied/);
+    // and the table's owner, who has every privilege, is refused by the trigger
+    const owner = new pg.Client({ connectionString: h.db.ownerUrl, options: sessionOptions('platform') });
+    await owner.connect();
+    try {
+      await expect(owner.query(`UPDATE audit_log SET action = 'tenant.forged'`)).rejects.toThrow(/append-only/);
+      await expect(owner.query('DELETE FROM audit_log')).rejects.toThrow(/append-only/);
+      await expect(owner.query('TRUNCATE audit_log')).rejects.toThrow(/append-only/);
+    } finally {
+      await owner.end();
+    }
   });
 
   it('records nothing for a change that failed', async () => {

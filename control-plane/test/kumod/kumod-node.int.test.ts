@@ -1,6 +1,7 @@
 /**
  * A KumoMTA node for real: kumod started with mta-nodes/policy/init.lua and a node_settings.lua made
- * from a real POST /v1/nodes, next to a running control plane (API on a port), the submission gateway,
+ * from a real POST /v1/nodes, next to a running control plane (its API on HTTPS, the certificate
+ * verified by kumod against a local CA through SSL_CERT_FILE), the submission gateway,
  * a DNS server answering MX for the test domains and an SMTP server standing for the internet. Shown:
  *   1. the node pulls its module, verifies it, installs it, reloads, and keeps pulling;
  *   2. mail flows tenant -> gateway -> kumod -> internet from the source placement chose, DKIM-signed;
@@ -10,7 +11,6 @@
  *   5. the external budget the gateway reads is the Redis key kumod writes.
  * The tests run in order and share one node.
  */
-import { serve } from '@hono/node-server';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -24,6 +24,7 @@ import { projectRoot } from '../../src/project-root.js';
 import { readExternalBudget } from '../../src/adapters/redis/throttle-reader.js';
 import { throttleRedisKey, externalThrottleName, warmupThrottleName } from '../../src/domain/policy/throttles.js';
 import { startSubmissionGateway } from '../../src/gateway/submission-gateway.js';
+import { startApiServer, type ApiServer } from '../../src/http/server.js';
 import { startDnsServer, type DnsServer } from '../support/dns-server.js';
 import { expectJson, startHarness, testConfig, type Harness } from '../support/harness.js';
 import { kumoRelease, releaseAtLeast, sayWhySkipped } from '../support/kumo-release.js';
@@ -37,14 +38,8 @@ if (!release.kumod || !release.shareDir) {
   sayWhySkipped('the real-kumod node suite (pull, mail flow, log hook, reload, budgets)', 'KUMOD_BIN names no kumod with its share directory (scripts/test.sh sets it from ../shared/kumomta when that is there)');
 }
 
-type ApiServer = { port: number; close(): Promise<void> };
-function startApi(h: Harness, port: number): Promise<ApiServer> {
-  return new Promise((resolve) => {
-    const server = serve({ fetch: h.app.fetch, hostname: '127.0.0.1', port }, () =>
-      resolve({ port, close: () => new Promise<void>((r) => server.close(() => r())) }),
-    );
-  });
-}
+/** The API as a deployment runs it: HTTPS (the certificate of scripts/api-tls-cert.sh), which kumod verifies. */
+const startApi = (h: Harness, port: number): Promise<ApiServer> => startApiServer(h.ctx, h.app, { host: '127.0.0.1', port });
 
 describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real kumod ${release.version ?? ''}`, () => {
   let h: Harness;
@@ -67,6 +62,7 @@ describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real k
   let tsaLog = '';
   let edCreds: { username: string; password: string };
   const dkimDir = mkdtempSync(path.join(tmpdir(), 'kcp-dkim-'));
+  const apiTls = mkdtempSync(path.join(tmpdir(), 'kcp-api-tls-'));
   const tsaDir = mkdtempSync(path.join(tmpdir(), 'kcp-tsa-'));
   // the operator's own shaping file, loaded by the nodes and by TSA: one automation rule
   const rules = path.join(tsaDir, 'shaping.toml');
@@ -88,7 +84,9 @@ describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real k
 
   beforeAll(async () => {
     apiPort = await freePortForTest();
-    h = await startHarness({ CP_POLICY_DKIM_KEY_DIR: dkimDir, CP_POLICY_BUMP_TIMEOUT_MS: '2000' });
+    // the node channel over HTTPS: a local CA and a certificate it signed, as scripts/run.sh makes them
+    execFileSync('bash', [path.join(projectRoot(), 'scripts/api-tls-cert.sh'), apiTls, 'localhost'], { stdio: 'ignore' });
+    h = await startHarness({ CP_POLICY_DKIM_KEY_DIR: dkimDir, CP_POLICY_BUMP_TIMEOUT_MS: '2000', CP_HTTP_TLS_CERT_FILE: path.join(apiTls, 'cert.pem'), CP_HTTP_TLS_KEY_FILE: path.join(apiTls, 'key.pem') });
     api = await startApi(h, apiPort);
     redis = new Redis(h.ctx.config.redisUrl);
     internet = await startSmtpSink();
@@ -159,7 +157,7 @@ describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real k
     // the node: settings from its registration and the control plane's key, as a deployment writes them
     const key = await expectJson(await h.request('GET', '/v1/policy/public-key'), 200);
     node = stageNode((root) => ({
-      control_plane_url: `http://127.0.0.1:${apiPort}`,
+      control_plane_url: `https://127.0.0.1:${apiPort}`,
       node_id: created.id,
       node_token: created.token,
       policy_public_key_hex: key.public_key_hex,
@@ -183,6 +181,9 @@ describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real k
       egress_overrides: { smtp_port: internet.port, prohibited_hosts: [], enable_tls: 'OpportunisticInsecure' },
     }));
     (node as StagedNode & { inboundPort: number }).inboundPort = inboundPort;
+    // kumod's HTTP client has no CA option (kumo.http.build_client): it trusts the system's roots,
+    // which SSL_CERT_FILE replaces; a deployment installs the CA in the node's trust store instead
+    node.env.SSL_CERT_FILE = path.join(apiTls, 'ca.pem');
     kumod = await startKumod(node, relayPort);
 
     const tls = mkdtempSync(path.join(tmpdir(), 'kcp-tls-'));
@@ -207,7 +208,7 @@ describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real k
     expect(internet.messages).toHaveLength(0);
   });
 
-  it('pulls its module from the control plane, verifies and installs it, reloads, and keeps pulling', async () => {
+  it('pulls its module from the control plane over HTTPS, verifies and installs it, reloads, and keeps pulling', async () => {
     const mark = kumod.mark();
     const [published] = await publish();
     // the control plane asked kumod to reload too (its HTTP listener trusts the control plane)
@@ -536,21 +537,41 @@ describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real k
  * MONITOR changes nothing on the server, unlike keyspace notifications.
  */
 async function watchThrottleChecks(url: string): Promise<{ checks(): string[]; stop(): Promise<void> }> {
-  const db = String(Number(new URL(url).pathname.slice(1) || 0));
-  const conn = new Redis(url);
-  const monitor = await conn.monitor();
+  const u = new URL(url);
+  const db = String(Number(u.pathname.slice(1) || 0));
   const keys: string[] = [];
-  monitor.on('monitor', (_time: string, args: string[], _source: string, database: string) => {
-    if (database !== db) return;
-    const cmd = (args[0] ?? '').toUpperCase();
-    if (cmd === 'EVALSHA' && args[2] === '1' && args.length === 8) keys.push(args[3]!);
-    if (cmd === 'CL.THROTTLE') keys.push(args[1]!);
+  // a bare connection rather than ioredis's monitor(): ioredis enters its monitoring state a microtask
+  // after MONITOR's OK, so a line arriving in the same read as the OK breaks its command queue
+  const sock = connect({ host: u.hostname, port: Number(u.port || 6379) });
+  await new Promise<void>((resolve, reject) => {
+    sock.once('connect', resolve);
+    sock.once('error', reject);
   });
+  const password = decodeURIComponent(u.password);
+  const user = decodeURIComponent(u.username);
+  if (password) sock.write(user ? `AUTH ${user} ${password}\r\n` : `AUTH ${password}\r\n`);
+  sock.write('MONITOR\r\n');
+  let buf = '';
+  sock.on('data', (d) => {
+    buf += d.toString('latin1');
+    let nl: number;
+    while ((nl = buf.indexOf('\r\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 2);
+      // +<time> [<db> <client>] "<arg>" "<arg>" ...
+      const m = /^\+\d+\.\d+ \[(\d+) [^\]]*\] (.*)$/.exec(line);
+      if (!m || m[1] !== db) continue;
+      const args = [...m[2]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((a) => a[1]!.replace(/\\x([0-9a-f]{2})/gi, (_x, h: string) => String.fromCharCode(parseInt(h, 16))).replace(/\\(.)/g, '$1'));
+      const cmd = (args[0] ?? '').toUpperCase();
+      if (cmd === 'EVALSHA' && args[2] === '1' && args.length === 8) keys.push(args[3]!);
+      if (cmd === 'CL.THROTTLE') keys.push(args[1]!);
+    }
+  });
+  sock.on('error', () => undefined);
   return {
     checks: () => [...keys],
     async stop() {
-      monitor.disconnect();
-      conn.disconnect();
+      sock.destroy();
     },
   };
 }

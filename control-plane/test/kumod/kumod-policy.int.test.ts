@@ -8,7 +8,11 @@
  *     names a provider.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/project-root.js';
@@ -110,6 +114,45 @@ end)
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('control_plane_url must be');
     expect(r.stderr).toContain('poll_interval_seconds must be at least 1');
+  });
+
+  it('--validate refuses a plain-http control plane that is not on loopback, and takes https or loopback http', async () => {
+    const bad = stage({ control_plane_url: 'http://10.0.0.5:8080' }, null);
+    const r = await runKumod(path.join(bad.policyDir, 'init.lua'), '--validate', bad.env);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('control_plane_url http://10.0.0.5:8080 is plain http to a host that is not loopback');
+    for (const url of ['https://cp.example.net:8443', 'http://127.0.0.1:8080']) {
+      const good = stage({ control_plane_url: url }, null);
+      const ok = await runKumod(path.join(good.policyDir, 'init.lua'), '--validate', good.env);
+      expect(ok.status, `${url}: ${ok.stderr}`).toBe(0);
+    }
+  });
+
+  it("kumod's HTTP client verifies the control plane's certificate: refused unknown, trusted through SSL_CERT_FILE (it has no CA or client-certificate option)", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kcp-kumod-tls-'));
+    execFileSync('bash', [path.join(projectRoot(), 'scripts/api-tls-cert.sh'), dir, 'localhost'], { stdio: 'ignore' });
+    const server = createHttpsServer({ cert: readFileSync(path.join(dir, 'cert.pem')), key: readFileSync(path.join(dir, 'key.pem')), minVersion: 'TLSv1.2' }, (_req, res) => res.end('hello over tls'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const script = path.join(dir, 'get.lua');
+    writeFileSync(
+      script,
+      `local kumo = require 'kumo'
+kumo.on('main', function()
+  local client = kumo.http.build_client { user_agent = 'kcp-tls-check', timeout = '10 seconds' }
+  local ok, res = pcall(function() return client:get('https://127.0.0.1:${port}/health'):send() end)
+  if ok then print('STATUS ' .. res:status_code() .. ' ' .. res:text()) else print('REFUSED ' .. tostring(res)) end
+end)
+`,
+    );
+    try {
+      const unknown = await runKumod(script, '--script', { SSL_CERT_FILE: path.join(dir, 'no-such-bundle.pem') });
+      expect(unknown.stdout, unknown.stderr).toContain('REFUSED');
+      const trusted = await runKumod(script, '--script', { SSL_CERT_FILE: path.join(dir, 'ca.pem') });
+      expect(trusted.stdout, trusted.stderr).toContain('STATUS 200 hello over tls');
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it("--script: kumod resolves our queue configs, pools, sources and paths, with KumoMTA's shaping underneath", async () => {

@@ -2,6 +2,8 @@
  * Test harness: real PostgreSQL (a database per test file, cloned from the migrated template) and real
  * Redis (a logical database per test file), a context built by the same createContext as production,
  * and the HTTP app called in-process. Logs are captured so tests can assert what was (not) logged.
+ * The app connects as kcp_app, as in production (db-roles.ts): row-level security holds for every
+ * test, so the suite proves that nothing the application does needs to bypass it.
  */
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
@@ -15,9 +17,11 @@ import { newApp, type App } from '../../src/http/app.js';
 import { createOperator, createOperatorToken } from '../../src/app/api-tokens.js';
 import { systemCaller } from '../../src/app/actor.js';
 import type { TokenScope } from '../../src/adapters/pg/tables.js';
+import { adminDatabaseUrl, APP_ROLE, OWNER_ROLE, roleUrl } from './db-roles.js';
 
+/** `databaseUrl` administers the cluster (creates and drops databases); the app never uses it. */
 export function requireServices(): { databaseUrl: string; redisUrl: string } {
-  const databaseUrl = process.env.DATABASE_URL;
+  const databaseUrl = adminDatabaseUrl();
   const redisUrl = process.env.REDIS_URL;
   if (!databaseUrl || !redisUrl) {
     throw new Error('integration tests need DATABASE_URL and REDIS_URL: run them through `bash scripts/test.sh`, which starts both');
@@ -25,19 +29,18 @@ export function requireServices(): { databaseUrl: string; redisUrl: string } {
   return { databaseUrl, redisUrl };
 }
 
-const withDatabase = (url: string, name: string): string => {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-};
-
 export interface TestDatabase {
+  /** as the application connects: kcp_app, no scope of its own (the app's pool sets one) */
   url: string;
+  /** as the schema's owner, kcp_owner: migrations and DDL */
+  ownerUrl: string;
+  /** as the cluster's superuser, which row-level security does not hold */
+  adminUrl: string;
   name: string;
   drop(): Promise<void>;
 }
 
-/** A fresh database: cloned from the migrated template, or empty with `{ empty: true }`. */
+/** A fresh database owned by kcp_owner: cloned from the migrated template, or empty with `{ empty: true }`. */
 export async function createTestDatabase(opts: { empty?: boolean } = {}): Promise<TestDatabase> {
   const { databaseUrl } = requireServices();
   const template = inject('templateDb');
@@ -47,7 +50,7 @@ export async function createTestDatabase(opts: { empty?: boolean } = {}): Promis
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        await admin.query(opts.empty ? `CREATE DATABASE ${name}` : `CREATE DATABASE ${name} TEMPLATE ${template}`);
+        await admin.query(opts.empty ? `CREATE DATABASE ${name} OWNER ${OWNER_ROLE}` : `CREATE DATABASE ${name} TEMPLATE ${template} OWNER ${OWNER_ROLE}`);
         break;
       } catch (e) {
         // two files cloning the template at the same instant: PostgreSQL refuses the second; try again
@@ -58,8 +61,12 @@ export async function createTestDatabase(opts: { empty?: boolean } = {}): Promis
   } finally {
     await admin.end();
   }
+  const adminUrl = new URL(databaseUrl);
+  adminUrl.pathname = `/${name}`;
   return {
-    url: withDatabase(databaseUrl, name),
+    url: roleUrl(databaseUrl, APP_ROLE, name),
+    ownerUrl: roleUrl(databaseUrl, OWNER_ROLE, name),
+    adminUrl: adminUrl.toString(),
     name,
     async drop() {
       const c = new pg.Client({ connectionString: databaseUrl });

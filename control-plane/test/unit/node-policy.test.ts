@@ -333,6 +333,23 @@ describe.skipIf(!share)('the node bootstrap', () => {
     expect(r.stderr).toContain('control_plane_url must be');
     expect(r.stderr).toContain('policy_public_key_hex must be 64 hex digits');
   });
+
+  it.each(['http://10.0.0.5:8080', 'http://cp.example.net', 'http://127.0.0.1.evil.example', 'http://127.0.0.1@cp.example.net'])(
+    'refuses to start with a plain-http control plane that is not on loopback (%s): the token and DKIM keys would travel in clear',
+    (url) => {
+      const n = node({ settings: { control_plane_url: url } });
+      const r = runLua(`local h = require 'harness'\nh.boot(arg[1])`, [n.policyDir], n.env);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(/control_plane_url .*(not loopback|user information)/);
+    },
+  );
+
+  it.each(['http://127.0.0.1:8080', 'http://localhost:8080', 'http://[::1]:8080', 'https://cp.example.net:8443', 'https://10.0.0.5'])('starts with %s', (url) => {
+    const n = node({ settings: { control_plane_url: url } });
+    const r = runLua(`local h = require 'harness'\nh.boot(arg[1])\nio.write('booted')`, [n.policyDir], n.env);
+    expect(r.stderr).not.toContain('control_plane_url');
+    expect(r.stdout).toContain('booted');
+  });
 });
 
 describe.skipIf(!share)('every runtime module passes its own self-test in the double', () => {

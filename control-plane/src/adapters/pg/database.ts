@@ -13,6 +13,7 @@ import { Kysely, PostgresDialect, type Transaction } from 'kysely';
 import pg from 'pg';
 import { AppError } from '../../domain/shared/errors.js';
 import type { Database } from './tables.js';
+import { sessionOptions, type DbScope } from './scope.js';
 
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;
@@ -23,6 +24,8 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => v);
 pg.types.setTypeParser(pg.types.builtins.DATE, (v: string) => v);
 
 export interface PoolSettings {
+  /** whose rows the pool's sessions see (scope.ts): a process's pool serves code that spans tenants */
+  scope: DbScope;
   max: number;
   connectTimeoutMs: number;
   statementTimeoutMs: number;
@@ -41,6 +44,7 @@ export function createDb(url: string, settings: PoolSettings, onQuery?: (seconds
     statement_timeout: settings.statementTimeoutMs,
     query_timeout: settings.statementTimeoutMs + CLIENT_GRACE_MS,
     keepAlive: true,
+    options: sessionOptions(settings.scope),
   });
   // an idle client losing its connection must not crash the process; the pool replaces it
   pool.on('error', () => {});
@@ -118,9 +122,13 @@ export function translatePgError(e: unknown): never {
   throw appErrorFromPg(e) ?? e;
 }
 
-/** Run `fn` in a transaction, translating constraint violations. */
+/**
+ * Run `fn` in a transaction, translating constraint violations. Inside one already (a tenant-token
+ * request runs in its scope's transaction) `fn` joins it.
+ */
 export async function inTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
   try {
+    if (db.isTransaction) return await fn(db as Tx);
     return await db.transaction().execute(fn);
   } catch (e) {
     if (e instanceof AppError) throw e;

@@ -2,13 +2,15 @@
  * Forward-only SQL migrations from control-plane/migrations/NNNN_name.sql, each applied once in its own
  * transaction and recorded with its SHA-256. A session advisory lock serialises replicas that start
  * together. An applied migration whose file later changed is refused: history is append-only, and
- * schema.sql (the canonical DDL) is kept equal to the migrations' result by a test.
+ * schema.sql (the canonical DDL) is kept equal to the migrations' result by a test. Migrations run as
+ * the schema's owner (CP_MIGRATION_DATABASE_URL), never as the application's role.
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { projectRoot } from '../../project-root.js';
+import { sessionOptions } from './scope.js';
 
 const LOCK_KEY = 0x6b637030; // 'kcp0'
 
@@ -41,12 +43,16 @@ export async function loadMigrations(dir = path.join(projectRoot(), 'control-pla
 
 export async function migrate(databaseUrl: string, migrations?: Migration[]): Promise<MigrationReport> {
   const list = migrations ?? (await loadMigrations());
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'kumo-control-plane-migrate' });
+  // a migration that moves data moves every tenant's: the platform scope (row-level security, 0011)
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'kumo-control-plane-migrate', options: sessionOptions('platform') });
   await client.connect();
   const report: MigrationReport = { applied: [], alreadyApplied: [] };
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
-    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    // looked for first: a role that may not create tables (the application's, kcp_app) still finds a
+    // current schema current, and fails only on a migration it would have to apply
+    const { rows: found } = await client.query<{ exists: boolean }>(`SELECT to_regclass('schema_migrations') IS NOT NULL AS exists`);
+    if (!found[0]!.exists) await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version    text PRIMARY KEY,
       name       text NOT NULL,
       sha256     text NOT NULL,

@@ -28,3 +28,9 @@ export const authFailureKeys = (ip: string, username: string): { pair: string; s
 
 /** How many warming-network recipients the gateway took from a tenant's own mail on a UTC day. */
 export const warmingAcceptedKey = (tenantId: string, day: string): string => `${PREFIX}warming-accepted:${tenantId}:${day}`;
+
+/**
+ * Failed bearer-token authentications on the API from one client (an IPv4 address, or an IPv6 /64:
+ * one host holds a whole /64), counted for CP_HTTP_AUTH_FAILURE_WINDOW_SECONDS from the first.
+ */
+export const apiAuthFailureKey = (client: string): string => `${PREFIX}api-auth-fail:${client}`;

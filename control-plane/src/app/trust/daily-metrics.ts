@@ -38,16 +38,15 @@ export async function readWindowCounts(db: Db | Tx, tenantIds: string[], fromDay
   return out;
 }
 
-/** The whole network's warming lane over the window, summed: how warming mail engages. */
+/**
+ * The whole network's warming lane over the window, summed: how warming mail engages. Read through
+ * warming_network_counts (migration 0011), the one aggregate of every tenant's rows a tenant's scope
+ * may see, since a locked tenant's trust view is estimated with it.
+ */
 export async function networkWarmingCounts(db: Db | Tx, fromDay: string): Promise<MetricCounts> {
-  const row = await db
-    .selectFrom('tenant_daily_metrics')
-    .select((eb) => METRIC_COUNTERS.map((c) => eb.fn.coalesce(eb.fn.sum<string>(c), sql<string>`0`).as(c)))
-    .where('lane', '=', 'warming')
-    .where('day', '>=', fromDay)
-    .executeTakeFirstOrThrow();
+  const { rows } = await sql<Record<string, string>>`SELECT * FROM warming_network_counts(${fromDay}::date)`.execute(db);
   const out = zeroMetrics();
-  for (const c of METRIC_COUNTERS) out[c] = Number((row as unknown as Record<string, string>)[c]);
+  for (const c of METRIC_COUNTERS) out[c] = Number(rows[0]?.[c] ?? 0);
   return out;
 }
 
