@@ -174,7 +174,7 @@ CREATE TABLE nodes (
   -- the submission gateway relays to relay_host:relay_port (kumod's SMTP listener, with the gateway in
   -- its relay_hosts); NULL host: the node's public address
   relay_host         text CHECK (relay_host ~ '^[A-Za-z0-9.:-]{1,253}$'),
-  relay_port         integer NOT NULL DEFAULT 25 CHECK (relay_port BETWEEN 1 AND 65535),
+  relay_port         integer NOT NULL DEFAULT 2525 CHECK (relay_port BETWEEN 1 AND 65535),
   -- the version the control plane last sent the node, and when; applied_policy_version_id is what the
   -- node reports it runs, since applied_at
   served_policy_version_id bigint,            -- FK added below, after policy_versions

@@ -14,7 +14,8 @@ const node = (name: string, address: string) => h.request('POST', '/v1/nodes', {
 describe('nodes', () => {
   it('issue a node token once, keep only its hash, and rotate it', async () => {
     const n = await expectJson(await node('fsn1-mta1', '203.0.113.1'), 201);
-    expect(n).toMatchObject({ name: 'fsn1-mta1', provider: 'hetzner', region: 'fsn1', public_address: '203.0.113.1', monthly_cost_usd: null, last_seen_at: null });
+    // the gateways relay to the bootstrap's relay listener (2525), never to the inbound one (25)
+    expect(n).toMatchObject({ name: 'fsn1-mta1', provider: 'hetzner', region: 'fsn1', public_address: '203.0.113.1', relay_host: null, relay_port: 2525, monthly_cost_usd: null, last_seen_at: null });
     expect(n.token).toMatch(/^node_[0-9A-Za-z]{40}$/);
     expect(n.token_prefix).toBe(n.token.slice(0, 11));
     const row = await h.ctx.db.selectFrom('nodes').select('token_sha256').where('id', '=', n.id).executeTakeFirstOrThrow();

@@ -12,7 +12,7 @@ const relayHost = z
   .regex(/^[A-Za-z0-9.:-]{1,253}$/, 'a host name or IP address')
   .nullable()
   .openapi({ description: "Where the submission gateway relays this node's mail (kumod's SMTP listener). null: the public address." });
-const relayPort = z.number().int().min(1).max(65535).openapi({ description: 'Port of the relay listener (default 25).' });
+const relayPort = z.number().int().min(1).max(65535).openapi({ description: "Port of the node's relay listener, relay_listen in its node_settings.lua (default 2525, the bootstrap's; 25 is its inbound listener, which relays nothing)." });
 const adminUrl = z.url({ protocol: /^https?$/ }).max(500).nullable();
 
 const nodeSchema = z
