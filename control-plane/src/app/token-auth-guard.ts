@@ -48,7 +48,7 @@ export class TooManyAuthFailures extends AppError {
 
 /**
  * Runs `authenticate` (null: the token was refused) under the failure counter of `client`
- * (domain/access/token-auth-throttle.ts: tokenAuthClient). Throws TooManyAuthFailures past the limit,
+ * (domain/access/client-key.ts). Throws TooManyAuthFailures past the limit,
  * DEPENDENCY_UNAVAILABLE when the counter cannot be read or written.
  */
 export async function meteredTokenAuth<T>(ctx: AppContext, client: string, authenticate: () => Promise<T | null>): Promise<T | null> {

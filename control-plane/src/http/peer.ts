@@ -7,13 +7,13 @@
 import type { Context } from 'hono';
 import type { Socket } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import { tokenAuthClient } from '../domain/access/token-auth-throttle.js';
+import { clientKey } from '../domain/access/client-key.js';
 import type { HonoEnv } from './env.js';
 
 const socketOf = (c: Context<HonoEnv>): Socket | null => (c.env as HonoEnv['Bindings'] | undefined)?.incoming?.socket ?? null;
 
 /** The client the token-authentication failure counter is kept for. */
-export const clientOf = (c: Context<HonoEnv>): string => tokenAuthClient(socketOf(c)?.remoteAddress);
+export const clientOf = (c: Context<HonoEnv>): string => clientKey(socketOf(c)?.remoteAddress);
 
 export type ClientCertificate =
   | { state: 'none' }

@@ -14,6 +14,7 @@ import { createContext } from '../../src/context.js';
 import { createLogger } from '../../src/adapters/logger.js';
 import { startSubmissionGateway, type SubmissionGateway } from '../../src/gateway/submission-gateway.js';
 import { authFailureKeys } from '../../src/adapters/redis/keys.js';
+import { clientKey } from '../../src/domain/access/client-key.js';
 import { throttleRedisKey, externalThrottleName } from '../../src/domain/policy/throttles.js';
 import { expectJson, startHarness, testConfig, type Harness } from '../support/harness.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
@@ -165,8 +166,8 @@ describe('authentication', () => {
     await expect(wrong.sendMail(message('a@gmail.com'))).rejects.toMatchObject({ responseCode: 535 });
     // third failure from this IP: now even the right password is refused, with a temporary reply
     await expect(transport().sendMail(message('a@gmail.com'))).rejects.toMatchObject({ response: '454 4.7.0 too many failed authentication attempts: try again later' });
-    expect(Number(await h.ctx.redis.get(authFailureKeys('127.0.0.1', creds.username).user))).toBe(2);
-    expect(await h.ctx.redis.ttl(authFailureKeys('127.0.0.1', creds.username).source)).toBeGreaterThan(0);
+    expect(Number(await h.ctx.redis.get(authFailureKeys(clientKey('127.0.0.1'), creds.username).user))).toBe(2);
+    expect(await h.ctx.redis.ttl(authFailureKeys(clientKey('127.0.0.1'), creds.username).source)).toBeGreaterThan(0);
     expect(h.logText()).not.toContain('wrong-password');
     expect(allMessages()).toHaveLength(0);
   });
@@ -174,6 +175,10 @@ describe('authentication', () => {
   it('lets a bound network submit without AUTH; anyone else must authenticate', async () => {
     const plain = nodemailer.createTransport({ host: '127.0.0.1', port: gw.submissionPort, secure: false, ignoreTLS: true });
     await expect(plain.sendMail(message('a@gmail.com'))).rejects.toMatchObject({ response: '530 5.7.0 authentication required' });
+    // a binding wider than the API allows, left from before the limit, lets nobody in
+    await h.ctx.db.insertInto('submission_networks').values({ tenant_id: tenant, network: '127.0.0.0/8', description: 'from an older version' }).execute();
+    await expect(plain.sendMail(message('a@gmail.com'))).rejects.toMatchObject({ response: '530 5.7.0 authentication required' });
+    await h.ctx.db.deleteFrom('submission_networks').where('network', '=', '127.0.0.0/8').execute();
     await expectJson(await h.request('POST', `/v1/tenants/${tenant}/submission-networks`, { body: { network: '127.0.0.0/16', description: 'app servers' } }), 201);
     const clash = await expectJson(await h.request('POST', `/v1/tenants/${other}/submission-networks`, { body: { network: '127.0.0.1/32' } }), 409);
     expect(clash.detail).toContain('overlaps');

@@ -17,12 +17,13 @@ const hashed = (text: string): string => createHash('sha256').update(text.toLowe
 
 /**
  * SMTP AUTH failure counters (each expires CP_SMTP_AUTH_LOCKOUT_SECONDS after its last failure):
- * one per (username, client IP) pair and one per client IP, which lock out, and one per username
- * from anywhere, which only slows that username down.
+ * one per (username, client) pair and one per client, which lock out, and one per username from
+ * anywhere, which only slows that username down. `client` is domain/access/client-key.ts's (an IPv4
+ * address, an IPv6 /64).
  */
-export const authFailureKeys = (ip: string, username: string): { pair: string; source: string; user: string } => ({
-  pair: `${PREFIX}smtp-auth-fail:pair:${hashed(username)}:${ip}`,
-  source: `${PREFIX}smtp-auth-fail:ip:${ip}`,
+export const authFailureKeys = (client: string, username: string): { pair: string; source: string; user: string } => ({
+  pair: `${PREFIX}smtp-auth-fail:pair:${hashed(username)}:${client}`,
+  source: `${PREFIX}smtp-auth-fail:ip:${client}`,
   user: `${PREFIX}smtp-auth-fail:user:${hashed(username)}`,
 });
 

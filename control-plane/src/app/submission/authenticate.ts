@@ -18,6 +18,7 @@ import { hashPassword, verifyPassword } from '../../adapters/crypto/password-has
 import { WARMING_AGENT_USER, warmingAgentPassword } from '../../adapters/crypto/warming-tag.js';
 import type { GateFactChange } from '../../adapters/pg/change-feed.js';
 import { authFailureKeys } from '../../adapters/redis/keys.js';
+import { clientKey } from '../../domain/access/client-key.js';
 import { authThrottle } from '../../domain/submission/auth-throttle.js';
 import { REPLIES, type GatewayReply } from '../../domain/submission/replies.js';
 
@@ -66,7 +67,8 @@ export class SubmissionAuthenticator {
   }
 
   async authenticate(username: string, password: string, ip: string): Promise<AuthOutcome> {
-    const keys = authFailureKeys(ip, username);
+    // counted per client (an IPv6 host by its /64, as the API counts it), never per address alone
+    const keys = authFailureKeys(clientKey(ip), username);
     let counts: (string | null)[];
     try {
       if (this.redis.status !== 'ready') return UNAVAILABLE;

@@ -18,6 +18,7 @@ import type { Tier } from '../../domain/pools/placement.js';
 import { bareAddress } from '../../domain/fleet/naming.js';
 import { carriesMail } from '../../domain/fleet/ip-lifecycle.js';
 import { patternsFor } from '../../domain/suppression/pattern.js';
+import { WIDEST_PREFIX } from '../../domain/submission/submission-networks.js';
 import { readSettings } from '../settings.js';
 import { cleanWarmingSendsSince } from '../trust/daily-metrics.js';
 import type { GateFactChange } from '../../adapters/pg/change-feed.js';
@@ -128,6 +129,8 @@ export class SubmissionFacts {
         .selectFrom('submission_networks')
         .select('tenant_id')
         .where(sql<boolean>`network >>= ${ip}::inet`)
+        // the API refuses wider networks; one bound before that limit existed binds nothing
+        .where(sql<boolean>`masklen(network) >= CASE family(network) WHEN 4 THEN ${WIDEST_PREFIX[4]}::int ELSE ${WIDEST_PREFIX[6]}::int END`)
         .executeTakeFirst();
       return row?.tenant_id ?? null;
     }).catch(unavailable);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { tokenAuthClient, tokenAuthVerdict } from './token-auth-throttle.js';
+import { clientKey } from './client-key.js';
+import { tokenAuthVerdict } from './token-auth-throttle.js';
 
 const limits = { failureLimit: 3, windowSeconds: 60 };
 
@@ -16,7 +17,7 @@ describe('tokenAuthVerdict', () => {
   });
 });
 
-describe('tokenAuthClient', () => {
+describe('clientKey', () => {
   it.each([
     ['203.0.113.7', 'ip:203.0.113.7'],
     ['::ffff:203.0.113.7', 'ip:203.0.113.7'],
@@ -28,6 +29,6 @@ describe('tokenAuthClient', () => {
     [undefined, 'unknown'],
     ['', 'unknown'],
   ])('%s -> %s', (a, want) => {
-    expect(tokenAuthClient(a)).toBe(want);
+    expect(clientKey(a)).toBe(want);
   });
 });

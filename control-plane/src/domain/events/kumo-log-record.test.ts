@@ -47,6 +47,17 @@ describe('classify', () => {
     expect(classify(type, code, enh, text, cls, null)).toMatchObject({ outcome, suppress, scored });
   });
 
+  it.each<[RecordType, number, string, string, boolean]>([
+    ['Rejection', 550, '5.7.1', 'relaying not permitted', false],
+    ['Rejection', 550, '5.7.1', 'external sending is locked for this sender: warming lane only', false],
+    ['Rejection', 451, '4.3.0', 'this node has no verified policy yet: try again later', true],
+    ['Rejection', 451, '4.7.0', 'this node has no DKIM key for the sender domain yet: try again later', true],
+    ['Bounce', 500, '5.0.0', 'KumoMTA internal: QueueManager::insert failed during reception: x', true],
+    ['Delivery', 250, '2.0.0', 'OK', false],
+  ])("%s %s %s (%s): the node's fault = %s (what a canary is judged on)", (type, code, enh, text, fault) => {
+    expect(classify(type, code, enh, text, null, null).nodeFault === true).toBe(fault);
+  });
+
   it('feedback: abuse is a complaint; not-spam is not', () => {
     expect(classify('Feedback', null, null, null, null, 'abuse')).toMatchObject({ outcome: 'complaint', suppress: true, scored: true });
     expect(classify('Feedback', null, null, null, null, 'not-spam')).toMatchObject({ outcome: 'other', scored: false });

@@ -144,7 +144,12 @@ export function classify(
     case 'AdminBounce':
       return { outcome: 'other', suppress: false, scored: false, reason: 'bounced by an operator' };
     case 'Rejection':
-      return { outcome: 'rejected', suppress: false, scored: false, reason: 'refused at reception', nodeFault: true };
+      // a 5xx at reception is a decision (relaying denied to an internet client, a locked tenant, a bad
+      // address): the internet's noise on port 25, not the node's fault; a 4xx is mail the node should
+      // have taken and could not (no verified module, a key it cannot load, a handler that failed)
+      return code !== null && code >= 400 && code < 500
+        ? { outcome: 'rejected', suppress: false, scored: false, reason: 'refused at reception, temporarily', nodeFault: true }
+        : { outcome: 'rejected', suppress: false, scored: false, reason: 'refused at reception' };
     default:
       return { outcome: 'other', suppress: false, scored: false, reason: `${type} records are not scored` };
   }

@@ -159,9 +159,24 @@ describe('the autopilot, step by step', () => {
     );
   });
 
+  it('a canary that refused the module is rolled back even when an urgent change arrives: the urgent one never carries it', () => {
+    const render = { sha: B, dirty: [n1, n2], bootstrap: [], urgent: ['fsn1-a: tenant t1 is held back from external sending'] };
+    const refused = rollout({ nodes: [{ nodeId: 'n2', name: 'fsn1-b', canary: true, applied: false, installError: 'module does not validate' }, { nodeId: 'n1', name: 'fsn1-a', canary: false, applied: false, installError: null }] });
+    const step = decideRollout(facts({ now: at(60), render, active: refused, autopilot: { paused: false, skippedSha: null, pending: { sha: B, since: at(0), changedAt: at(0) } } }));
+    expect(step.kind).toBe('rollback');
+  });
+
+  it('an urgent change overtakes an urgent rollout still waiting for a node that is down', () => {
+    const render = { sha: B, dirty: [n1, n2], bootstrap: [], urgent: ['fsn1-a: tenant t2 is held back from external sending'] };
+    const stuck = rollout({ urgent: true, state: 'promoting', promotedAt: at(0), nodes: [{ nodeId: 'n1', name: 'fsn1-a', canary: false, applied: true, installError: null }, { nodeId: 'n2', name: 'fsn1-b', canary: false, applied: false, installError: null }] });
+    const step = decideRollout(facts({ now: at(90), render, active: stuck, autopilot: { paused: false, skippedSha: null, pending: { sha: B, since: at(80), changedAt: at(80) } } }));
+    expect(step).toMatchObject({ kind: 'start', urgent: true, supersede: '7' });
+  });
+
   it('an urgent change overtakes a rollout in progress', () => {
     const render = { sha: B, dirty: [n1, n2], bootstrap: [], urgent: ['fsn1-a: source ip-1 no longer carries mail'] };
-    const step = decideRollout(facts({ now: at(100), render, active: rollout({ state: 'soaking', canaryAppliedAt: at(20) }), autopilot: { paused: false, skippedSha: null, pending: { sha: B, since: at(90), changedAt: at(90) } } }));
+    const soaking = rollout({ state: 'soaking', canaryAppliedAt: at(20), nodes: [{ nodeId: 'n2', name: 'fsn1-b', canary: true, applied: true, installError: null }, { nodeId: 'n1', name: 'fsn1-a', canary: false, applied: false, installError: null }] });
+    const step = decideRollout(facts({ now: at(100), render, active: soaking, autopilot: { paused: false, skippedSha: null, pending: { sha: B, since: at(90), changedAt: at(90) } } }));
     expect(step).toMatchObject({ kind: 'start', urgent: true, supersede: '7' });
   });
 

@@ -213,10 +213,16 @@ export function decideRollout(f: RolloutFacts): RolloutStep {
   const urgentDue = pending !== null && f.render.urgent.length > 0 && (quiet || secondsSince(f.now, pending.since) >= s.urgent_delay_seconds);
 
   if (active) {
-    if (urgentDue && !active.urgent && !f.autopilot.paused) {
+    const step = advance(f, active);
+    // a canary that failed is rolled back first: an urgent change must never carry what it refused
+    // to the rest of the fleet. The rollback pauses the autopilot, and a module is whole, so an urgent
+    // change waits for the operator too (the gateway holds a locked tenant back on its own meanwhile)
+    if (step.kind === 'rollback') return step;
+    // an urgent change overtakes whatever is rolling out, an urgent rollout still waiting for a node
+    // that is down included: the bound holds when a node is away, which is when it matters
+    if (urgentDue && !f.autopilot.paused) {
       return { kind: 'start', urgent: true, reasons: f.render.urgent, canaries: [], nodes: f.render.dirty, supersede: active.id };
     }
-    const step = advance(f, active);
     // while the rollout waits, a newer change waits with it (and its debounce is tracked)
     if (step.kind === 'wait' && !samePending(pending, f.autopilot.pending)) return { kind: 'track', pending, why: step.why };
     return step;
