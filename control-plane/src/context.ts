@@ -9,6 +9,19 @@ import { SecretBox } from './adapters/crypto/secret-box.js';
 import { createLogger, type Logger } from './adapters/logger.js';
 import { PolicySigner } from './adapters/crypto/policy-signer.js';
 import { Metrics } from './adapters/metrics/metrics.js';
+import { Resolver } from 'node:dns/promises';
+import type { CloudProvider } from './domain/provisioning/cloud-provider.js';
+import { HetznerCloudProvider } from './adapters/hetzner/hetzner-cloud-provider.js';
+import { ProjectBudget } from './adapters/hetzner/transport.js';
+
+/** What a provider project's client is built from (its token only ever here and in the adapter). */
+export interface ProviderProjectConnection {
+  id: string;
+  provider: 'hetzner';
+  name: string;
+  apiUrl: string;
+  token: string;
+}
 
 export interface AppContext {
   config: Config;
@@ -19,12 +32,20 @@ export interface AppContext {
   log: Logger;
   metrics: Metrics;
   now: () => Date;
+  /** the cloud provider client of one provider project (one request budget per project per process) */
+  cloudProvider: (project: ProviderProjectConnection) => CloudProvider;
+  /** A/AAAA addresses of a name, for forward-confirmed reverse DNS; [] when it has none */
+  resolveAddresses: (name: string) => Promise<string[]>;
   close(): Promise<void>;
 }
 
 export interface ContextOverrides {
   log?: Logger;
   now?: () => Date;
+  /** tests: a provider client against a fake API, or with shorter retries */
+  cloudProvider?: (project: ProviderProjectConnection) => CloudProvider;
+  /** tests: a resolver pointed at the test DNS server */
+  resolveAddresses?: (name: string) => Promise<string[]>;
 }
 
 export async function createContext(config: Config, overrides: ContextOverrides = {}): Promise<AppContext> {
@@ -49,9 +70,27 @@ export async function createContext(config: Config, overrides: ContextOverrides 
     log,
     metrics,
     now: overrides.now ?? (() => new Date()),
+    cloudProvider: overrides.cloudProvider ?? hetznerProviders(),
+    resolveAddresses: overrides.resolveAddresses ?? systemResolver(),
     async close() {
       redis.disconnect();
       await db.destroy();
     },
   };
+}
+
+/** One budget per project, shared by every client of it in this process (API handlers and jobs). */
+function hetznerProviders(): (p: ProviderProjectConnection) => CloudProvider {
+  const budgets = new Map<string, ProjectBudget>();
+  return (p) => {
+    let budget = budgets.get(p.id);
+    if (!budget) budgets.set(p.id, (budget = new ProjectBudget({ nowMs: Date.now() })));
+    return new HetznerCloudProvider({ token: p.token, project: p.name, baseUrl: p.apiUrl, budget });
+  };
+}
+
+function systemResolver(): (name: string) => Promise<string[]> {
+  const r = new Resolver({ timeout: 5000, tries: 2 });
+  const quiet = (p: Promise<string[]>) => p.catch((e: NodeJS.ErrnoException) => (e.code === 'ENOTFOUND' || e.code === 'ENODATA' ? [] : Promise.reject(e)));
+  return async (name) => [...(await quiet(r.resolve4(name))), ...(await quiet(r.resolve6(name)))];
 }

@@ -20,6 +20,10 @@ export interface IpView {
   rdns_name: string;
   monthly_cost_usd: number | null;
   pool_id: string | null;
+  /** bought through a provider project: its Floating IP id (null for IPs registered by hand) */
+  provider_floating_ip_id: string | null;
+  /** when forward-confirmed reverse DNS last held; a bought IP carries no mail without it */
+  rdns_verified_at: string | null;
   state_changed_at: string;
   last_sent_at: string | null;
   created_at: string;
@@ -38,6 +42,8 @@ const view = (r: Row): IpView => ({
   rdns_name: r.rdns_name,
   monthly_cost_usd: numOrNull(r.monthly_cost_usd),
   pool_id: r.pool_id,
+  provider_floating_ip_id: r.provider_floating_ip_id,
+  rdns_verified_at: isoOrNull(r.rdns_verified_at),
   state_changed_at: iso(r.state_changed_at),
   last_sent_at: isoOrNull(r.last_sent_at),
   created_at: iso(r.created_at),

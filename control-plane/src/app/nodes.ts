@@ -29,6 +29,11 @@ export interface NodeView {
   served_at: string | null;
   applied_policy_version_id: string | null;
   applied_at: string | null;
+  /** bought through a provider project (POST /v1/nodes/provision); null: registered by hand */
+  provider_project_id: string | null;
+  provider_server_id: string | null;
+  /** the node's last port-25 probe (POST /v1/provider-projects/{id}/egress) */
+  port25_probe: { connected: boolean; at: string } | null;
   created_at: string;
   updated_at: string;
 }
@@ -36,6 +41,7 @@ export interface NodeView {
 const COLUMNS = [
   'id', 'name', 'provider', 'region', 'public_address', 'admin_url', 'relay_host', 'relay_port', 'token_prefix', 'monthly_cost_usd', 'last_seen_at', 'last_pull_at',
   'canary', 'served_policy_version_id', 'served_at', 'applied_policy_version_id', 'applied_at', 'created_at', 'updated_at',
+  'provider_project_id', 'provider_server_id', 'port25_probe_ok', 'port25_probe_at',
 ] as const;
 type Row = Pick<Selectable<NodesTable>, (typeof COLUMNS)[number]>;
 const idOrNull = (v: string | null): string | null => (v === null ? null : String(v));
@@ -58,6 +64,9 @@ const view = (r: Row): NodeView => ({
   served_at: isoOrNull(r.served_at),
   applied_policy_version_id: idOrNull(r.applied_policy_version_id),
   applied_at: isoOrNull(r.applied_at),
+  provider_project_id: r.provider_project_id,
+  provider_server_id: r.provider_server_id,
+  port25_probe: r.port25_probe_ok === null || r.port25_probe_at === null ? null : { connected: r.port25_probe_ok, at: iso(r.port25_probe_at) },
   created_at: iso(r.created_at),
   updated_at: iso(r.updated_at),
 });

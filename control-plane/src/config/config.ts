@@ -15,7 +15,23 @@ export interface MasterKey {
   key: Buffer;
 }
 
+/** Buying nodes and IPs from a cloud provider (issue 15): the defaults a provisioning request starts from. */
+export interface ProvisioningConfig {
+  /** the Hetzner Cloud API a new provider project talks to unless it names another */
+  hetznerApiUrl: string;
+  /** written into a provisioned node's node_settings.lua; null: provisioning a node is refused */
+  nodeControlPlaneUrl: string | null;
+  nodeImage: string;
+  /** what a node's server type must have; locations in order of preference (empty: any) */
+  nodeRequirements: { minCores: number; minMemoryGb: number; architecture: 'x86' | 'arm' | null; locations: string[] };
+  /** PTR names of bought IPs are `<egress source>.<zone>`; null: each request names its zone */
+  rdnsZone: string | null;
+  /** provider prices in EUR are converted with this to the USD the costs are kept in */
+  usdPerEur: number;
+}
+
 export interface Config {
+  provisioning: ProvisioningConfig;
   /** the application's connection: a role without BYPASSRLS that owns nothing (row-level security holds) */
   databaseUrl: string;
   /** the connection migrations run on: the schema's owner (DATABASE_URL when unset) */
@@ -157,6 +173,15 @@ export const SETTINGS = {
   CP_RELAY_CONNECT_TIMEOUT_MS: { secret: false, doc: 'Timeout to open a relay connection to a node (then the next node is tried), in milliseconds.', default: '3000' },
   CP_RELAY_COMMAND_TIMEOUT_MS: { secret: false, doc: 'Timeout of one relay command, including the final reply to the message data, in milliseconds.', default: '60000' },
   CP_RELAY_NODE_DOWN_MS: { secret: false, doc: 'How long a node that failed a connection is skipped before it is tried again, in milliseconds.', default: '10000' },
+  CP_HETZNER_API_URL: { secret: false, doc: 'Hetzner Cloud API base URL a provider project uses unless it is registered with its own api_url (plain http only to a loopback host, for tests).', default: 'https://api.hetzner.cloud/v1' },
+  CP_NODE_CONTROL_PLANE_URL: { secret: false, doc: 'The control plane URL provisioned nodes pull their policy from (control_plane_url in the node_settings.lua their cloud-init writes): http(s)://host[:port], no path. Unset: POST /v1/nodes/provision is refused (412).', default: '' },
+  CP_NODE_IMAGE: { secret: false, doc: 'OS image of provisioned nodes (the supported node image).', default: 'ubuntu-22.04' },
+  CP_NODE_MIN_CORES: { secret: false, doc: 'Fewest vCPUs a provisioned node\'s server type may have (the cheapest type meeting the requirements is chosen from the provider\'s catalog).', default: '2' },
+  CP_NODE_MIN_MEMORY_GB: { secret: false, doc: 'Least memory a provisioned node\'s server type may have, in GB.', default: '4' },
+  CP_NODE_ARCHITECTURE: { secret: false, doc: 'CPU architecture of provisioned nodes: x86, arm or any.', default: 'x86' },
+  CP_NODE_LOCATIONS: { secret: false, doc: 'Comma-separated provider locations for new nodes in order of preference (a request may name its own); empty: any location, cheapest first.', default: '' },
+  CP_IP_RDNS_ZONE: { secret: false, doc: 'DNS zone of the PTR names of bought sending IPs: `<egress source>.<zone>`, e.g. ip-203-0-113-10.mta.example.net (publish the A records there). Unset: each IP request names its zone.', default: '' },
+  CP_PROVIDER_USD_PER_EUR: { secret: false, doc: 'Exchange rate applied to provider prices stated in EUR (Hetzner\'s) before they are stored as monthly costs in USD.', default: '1.08' },
 } as const satisfies Record<string, { secret: boolean; doc: string; default?: string }>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -305,7 +330,33 @@ export function loadConfig(env: Env): Result<Config, string[]> {
   const tlsVerify = raw('CP_WARMING_TLS_VERIFY');
   if (!['true', 'false'].includes(tlsVerify)) problems.push('CP_WARMING_TLS_VERIFY must be true or false');
 
+  const hetznerApiUrl = url('CP_HETZNER_API_URL', ['https:', 'http:']);
+  if (hetznerApiUrl.startsWith('http:') && !isLoopbackHost(safeHost(hetznerApiUrl))) problems.push('CP_HETZNER_API_URL must use https (plain http only to a loopback host)');
+  const nodeCpUrl = raw('CP_NODE_CONTROL_PLANE_URL');
+  if (nodeCpUrl !== '' && !/^https?:\/\/[^/\s@]+$/.test(nodeCpUrl)) problems.push('CP_NODE_CONTROL_PLANE_URL must be http(s)://host[:port] without a path or user information');
+  const nodeArch = raw('CP_NODE_ARCHITECTURE');
+  if (!['x86', 'arm', 'any'].includes(nodeArch)) problems.push('CP_NODE_ARCHITECTURE must be x86, arm or any');
+  const nodeLocations = raw('CP_NODE_LOCATIONS').split(',').map((l) => l.trim()).filter(Boolean);
+  for (const l of nodeLocations) if (!/^[a-z0-9-]{1,40}$/.test(l)) problems.push(`CP_NODE_LOCATIONS: ${JSON.stringify(l)} is not a location name`);
+  const usdPerEurRaw = raw('CP_PROVIDER_USD_PER_EUR');
+  const usdPerEur = Number(usdPerEurRaw);
+  if (!/^\d+(\.\d+)?$/.test(usdPerEurRaw) || usdPerEur <= 0 || usdPerEur > 100) problems.push('CP_PROVIDER_USD_PER_EUR must be a positive number');
+  const provisioning: ProvisioningConfig = {
+    hetznerApiUrl,
+    nodeControlPlaneUrl: nodeCpUrl || null,
+    nodeImage: raw('CP_NODE_IMAGE'),
+    nodeRequirements: {
+      minCores: integer('CP_NODE_MIN_CORES', 1, 1024),
+      minMemoryGb: integer('CP_NODE_MIN_MEMORY_GB', 1, 4096),
+      architecture: nodeArch === 'any' ? null : (nodeArch as 'x86' | 'arm'),
+      locations: nodeLocations,
+    },
+    rdnsZone: optionalHost('CP_IP_RDNS_ZONE'),
+    usdPerEur,
+  };
+
   const config: Config = {
+    provisioning,
     databaseUrl,
     migrationDatabaseUrl,
     databasePoolMax: integer('CP_DB_POOL_MAX', 1, 500),
@@ -392,6 +443,14 @@ export function redactedConfig(env: Env): Record<string, string> {
     }
   }
   return out;
+}
+
+function safeHost(u: string): string {
+  try {
+    return new URL(u).hostname;
+  } catch {
+    return '';
+  }
 }
 
 export function redactUrl(value: string): string {

@@ -19,6 +19,7 @@ import { registerDomainRoutes } from './routes/sending-domains.js';
 import { registerCredentialRoutes } from './routes/smtp-credentials.js';
 import { registerMailboxRoutes } from './routes/mailboxes.js';
 import { registerNodeRoutes } from './routes/nodes.js';
+import { registerProvisioningRoutes } from './routes/provider-projects.js';
 import { registerIpRoutes } from './routes/ip-addresses.js';
 import { registerPoolRoutes } from './routes/ip-pools.js';
 import { registerSettingsRoutes } from './routes/settings.js';
@@ -114,6 +115,7 @@ export function newApp(ctx: AppContext): App {
   registerCredentialRoutes(app);
   registerSubmissionNetworkRoutes(app);
   registerMailboxRoutes(app);
+  registerProvisioningRoutes(app);
   registerNodeRoutes(app);
   registerIpRoutes(app);
   registerPoolRoutes(app);

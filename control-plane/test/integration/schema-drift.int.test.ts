@@ -84,6 +84,6 @@ describe('schema.sql and the migrations', () => {
     expect(a.triggers!.length).toBe(2 + 14 * 3);
     // every tenant table's two policies (0011), and the app's privileges on every table
     expect(a.policies!.length).toBe(17 * 2);
-    expect(a.grants!.length).toBe(26 * 4 + 2);
+    expect(a.grants!.length).toBe(28 * 4 + 2);
   });
 });

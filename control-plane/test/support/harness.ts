@@ -11,7 +11,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/config.js';
-import { createContext, type AppContext } from '../../src/context.js';
+import { createContext, type AppContext, type ContextOverrides } from '../../src/context.js';
 import { createLogger } from '../../src/adapters/logger.js';
 import { newApp, type App } from '../../src/http/app.js';
 import { createOperator, createOperatorToken } from '../../src/app/api-tokens.js';
@@ -126,7 +126,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(env: Record<string, string> = {}, opts: { now?: () => Date } = {}): Promise<Harness> {
+export async function startHarness(env: Record<string, string> = {}, opts: { now?: () => Date; overrides?: ContextOverrides } = {}): Promise<Harness> {
   const db = await createTestDatabase();
   const redisUrl = await allocateRedisDb();
   const config = testConfig({ DATABASE_URL: db.url, REDIS_URL: redisUrl, ...env });
@@ -137,7 +137,7 @@ export async function startHarness(env: Record<string, string> = {}, opts: { now
       cb();
     },
   });
-  const ctx = await createContext(config, { log: createLogger(config.logLevel, sink), ...(opts.now ? { now: opts.now } : {}) });
+  const ctx = await createContext(config, { ...opts.overrides, log: createLogger(config.logLevel, sink), ...(opts.now ? { now: opts.now } : {}) });
   const app = newApp(ctx);
   const caller = systemCaller('test');
   const op = await createOperator(ctx, caller, { email: `admin-${randomBytes(3).toString('hex')}@example.test`, name: 'Test admin' });

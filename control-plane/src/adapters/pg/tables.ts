@@ -113,6 +113,11 @@ export interface NodesTable {
   policy_error_at: NullableTimestamp;
   last_pull_at: NullableTimestamp;
   canary: ColumnType<boolean, boolean | undefined, boolean>;
+  provider_project_id: ColumnType<string | null, string | null | undefined, string | null>;
+  provider_server_id: ColumnType<string | null, string | null | undefined, string | null>;
+  provider_idempotency_key: ColumnType<string | null, string | null | undefined, string | null>;
+  port25_probe_ok: ColumnType<boolean | null, boolean | null | undefined, boolean | null>;
+  port25_probe_at: NullableTimestamp;
 }
 
 export interface SubmissionNetworksTable {
@@ -174,6 +179,42 @@ export interface IpAddressesTable {
   state_changed_at: Timestamp;
   last_sent_at: NullableTimestamp;
   warmup_evaluated_on: ColumnType<string | null, string | null | undefined, string | null>;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+  provider_project_id: ColumnType<string | null, string | null | undefined, string | null>;
+  provider_floating_ip_id: ColumnType<string | null, string | null | undefined, string | null>;
+  provider_idempotency_key: ColumnType<string | null, string | null | undefined, string | null>;
+  ptr_name: ColumnType<string | null, string | null | undefined, string | null>;
+  rdns_verified_at: NullableTimestamp;
+}
+
+export interface ProviderProjectsTable {
+  id: Generated<string>;
+  provider: ColumnType<'hetzner', 'hetzner' | undefined, 'hetzner'>;
+  name: string;
+  api_url: string;
+  token_enc: Buffer;
+  token_key_id: string;
+  token_read_only: ColumnType<boolean, boolean | undefined, boolean>;
+  port25_egress: ColumnType<'blocked' | 'requested' | 'open', 'blocked' | 'requested' | 'open' | undefined, 'blocked' | 'requested' | 'open'>;
+  port25_changed_at: Timestamp;
+  port25_note: ColumnType<string | null, string | null | undefined, string | null>;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+export interface ProvisioningIntentsTable {
+  id: Generated<string>;
+  project_id: string;
+  kind: 'server' | 'floating_ip';
+  idempotency_key: string;
+  node_name: ColumnType<string | null, string | null | undefined, string | null>;
+  node_id: ColumnType<string | null, string | null | undefined, string | null>;
+  spec: Json<Record<string, unknown>>;
+  node_token_enc: ColumnType<Buffer | null, Buffer | null | undefined, Buffer | null>;
+  node_token_key_id: ColumnType<string | null, string | null | undefined, string | null>;
+  status: ColumnType<'pending' | 'done', 'pending' | 'done' | undefined, 'pending' | 'done'>;
+  resource_id: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Generated<Date>;
   updated_at: Timestamp;
 }
@@ -420,6 +461,8 @@ export interface Database {
   policy_versions: PolicyVersionsTable;
   policy_rollouts: PolicyRolloutsTable;
   policy_autopilot: PolicyAutopilotTable;
+  provider_projects: ProviderProjectsTable;
+  provisioning_intents: ProvisioningIntentsTable;
 }
 
 export { type Numeric };

@@ -6,18 +6,22 @@ import { bareAddress } from '../../domain/fleet/naming.js';
 import type { PolicyInputs } from '../../domain/policy/policy-model.js';
 import type { Tier } from '../../domain/pools/placement.js';
 import { readSettings } from '../settings.js';
+import { READINESS_COLUMNS, readinessOf } from '../pools/fleet-state.js';
 
 /** The fleet-wide part of every node's inputs: read once, then combined with each node. */
 export type PolicyState = Omit<PolicyInputs, 'node'>;
 
-export async function loadPolicyState(db: Db | Tx, dkimKeyDir: string): Promise<PolicyState> {
+export async function loadPolicyState(db: Db | Tx, dkimKeyDir: string, now: Date = new Date()): Promise<PolicyState> {
   const settings = await readSettings(db);
   const warmup = settings.ip_warmup;
   const ips = await db
     .selectFrom('ip_addresses as ip')
     .leftJoin('ip_pool_members as m', 'm.ip_id', 'ip.id')
     .leftJoin('ip_pools as p', 'p.id', 'm.pool_id')
+    .innerJoin('nodes as n', 'n.id', 'ip.node_id')
+    .leftJoin('provider_projects as pp', 'pp.id', 'n.provider_project_id')
     .select(['ip.id', 'ip.address', 'ip.node_id', 'ip.state', 'ip.rdns_name', 'ip.warmup_day', 'p.tier', 'm.weight'])
+    .select(READINESS_COLUMNS)
     // ordered, so the same state reads as the same bytes (the autopilot hashes it to skip rendering)
     .orderBy('ip.id')
     .orderBy('p.tier')
@@ -54,6 +58,8 @@ export async function loadPolicyState(db: Db | Tx, dkimKeyDir: string): Promise<
       tier: (ip.tier as Tier | null) ?? null,
       weight: ip.weight ?? 100,
       warmupCaps: ip.state === 'warming' ? capsForDay(ip.warmup_day, warmup) : null,
+      // hand-registered IPs keep the shape they always had (and so the same rendered bytes)
+      ...withReadiness(readinessOf(ip, now)),
     })),
     tenants: tenants.map((t) => ({
       id: t.id,
@@ -64,3 +70,5 @@ export async function loadPolicyState(db: Db | Tx, dkimKeyDir: string): Promise<
     })),
   };
 }
+
+const withReadiness = (r: ReturnType<typeof readinessOf>) => (r === null ? {} : { readiness: r });

@@ -4,24 +4,69 @@ import type { Db, Tx } from '../../adapters/pg/database.js';
 import type { Tier } from '../../domain/pools/placement.js';
 import { bareAddress, egressSourceName } from '../../domain/fleet/naming.js';
 import type { PlanIp, SourceTenantCounts } from '../../domain/pools/placement-plan.js';
+import type { MailReadiness } from '../../domain/fleet/ip-lifecycle.js';
+import { mayCarryExternalMail, type Port25Egress } from '../../domain/provisioning/egress.js';
 
 /** An IP in a pool, with its node and tier (the placement plan's input). */
 export type PooledIp = PlanIp;
 
-export async function loadPooledIps(db: Db | Tx): Promise<PooledIp[]> {
+/** The columns readinessOf needs, as selected by the loaders below. */
+export interface ReadinessFacts {
+  ipProviderId: string | null;
+  rdnsVerifiedAt: Date | null;
+  nodeProjectId: string | null;
+  projectEgress: Port25Egress | null;
+  probeOk: boolean | null;
+  probeAt: Date | null;
+}
+
+/**
+ * What keeps a provisioned IP from carrying mail (domain/fleet/ip-lifecycle.ts ipCarriesMail): its
+ * forward-confirmed reverse DNS, and its node's port-25 egress. Null for an IP on a hand-registered
+ * node that was itself registered by hand (the operator's word stands).
+ */
+export function readinessOf(f: ReadinessFacts, now: Date): MailReadiness | null {
+  if (f.ipProviderId === null && f.nodeProjectId === null) return null;
+  const egress =
+    f.nodeProjectId === null
+      ? { allowed: true as const }
+      : mayCarryExternalMail({
+          projectEgress: f.projectEgress ?? 'blocked',
+          lastProbe: f.probeAt === null || f.probeOk === null ? null : { connected: f.probeOk, atMs: f.probeAt.getTime() },
+          nowMs: now.getTime(),
+          // nodes do not probe on a schedule yet (issue 15): one successful probe stands until a failed
+          // one is recorded, rather than every provisioned node falling out of placement after a day
+          probeMaxAgeMs: Number.POSITIVE_INFINITY,
+        });
+  return { rdnsVerified: f.ipProviderId === null || f.rdnsVerifiedAt !== null, externalEgress: egress.allowed };
+}
+
+export async function loadPooledIps(db: Db | Tx, now: Date = new Date()): Promise<PooledIp[]> {
   const rows = await db
     .selectFrom('ip_pool_members as m')
     .innerJoin('ip_addresses as ip', 'ip.id', 'm.ip_id')
     .innerJoin('ip_pools as p', 'p.id', 'm.pool_id')
     .innerJoin('nodes as n', 'n.id', 'ip.node_id')
+    .leftJoin('provider_projects as pp', 'pp.id', 'n.provider_project_id')
     .select(['ip.id as ipId', 'ip.address', 'ip.state', 'n.id as nodeId', 'n.name as nodeName', 'p.id as poolId', 'p.name as poolName', 'p.tier', 'm.weight'])
+    .select(READINESS_COLUMNS)
     .orderBy('ip.address')
     .execute();
-  return rows.map((r) => {
+  return rows.map(({ ipProviderId, rdnsVerifiedAt, nodeProjectId, projectEgress, probeOk, probeAt, ...r }) => {
     const address = bareAddress(r.address);
-    return { ...r, address, sourceName: egressSourceName(address) };
+    return { ...r, address, sourceName: egressSourceName(address), readiness: readinessOf({ ipProviderId, rdnsVerifiedAt, nodeProjectId, projectEgress, probeOk, probeAt }, now) };
   });
 }
+
+/** Select these with `ip_addresses as ip`, `nodes as n` and `provider_projects as pp` (left) joined. */
+export const READINESS_COLUMNS = [
+  'ip.provider_floating_ip_id as ipProviderId',
+  'ip.rdns_verified_at as rdnsVerifiedAt',
+  'n.provider_project_id as nodeProjectId',
+  'pp.port25_egress as projectEgress',
+  'n.port25_probe_ok as probeOk',
+  'n.port25_probe_at as probeAt',
+] as const;
 
 export type { SourceTenantCounts } from '../../domain/pools/placement-plan.js';
 

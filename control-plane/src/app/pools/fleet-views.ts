@@ -16,7 +16,7 @@ import { loadPooledIps } from './fleet-state.js';
 
 export async function tiersReport(ctx: AppContext) {
   const settings = await readSettings(ctx.db);
-  const ips = await loadPooledIps(ctx.db);
+  const ips = await loadPooledIps(ctx.db, ctx.now());
   const tenants = await ctx.db.selectFrom('tenant_placements').select(['tier']).select((eb) => eb.fn.countAll<string>().as('n')).where('superseded_at', 'is', null).groupBy('tier').execute();
   const spare = await ctx.db
     .selectFrom('ip_addresses as ip')

@@ -11,7 +11,7 @@ import type { Tier } from '../../domain/pools/placement.js';
 import { systemCaller, type Caller } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import { readSettings } from '../settings.js';
-import { loadPooledIps, sourceCounts } from './fleet-state.js';
+import { loadPooledIps, READINESS_COLUMNS, readinessOf, sourceCounts } from './fleet-state.js';
 
 export { shardFor, type PlacementRunSummary } from '../../domain/pools/placement-plan.js';
 
@@ -20,13 +20,16 @@ const ENGINE: Caller = systemCaller('placement-engine');
 async function loadPlanInputs(tx: Tx, now: Date, onlyTenant?: string): Promise<PlanInputs> {
   const settings = (await readSettings(tx)).placement;
   const windowStart = new Date(now.getTime() - settings.detection_window_hours * 3_600_000);
-  const ips = await loadPooledIps(tx);
+  const ips = await loadPooledIps(tx, now);
   const [pools, spares, windowCounts, recent, quarantineRows] = await Promise.all([
     tx.selectFrom('ip_pools').select(['id', 'name', 'tier']).execute(),
     tx
       .selectFrom('ip_addresses as ip')
       .leftJoin('ip_pool_members as m', 'm.ip_id', 'ip.id')
+      .innerJoin('nodes as n', 'n.id', 'ip.node_id')
+      .leftJoin('provider_projects as pp', 'pp.id', 'n.provider_project_id')
       .select(['ip.id', 'ip.node_id', 'ip.state', 'ip.address'])
+      .select(READINESS_COLUMNS)
       .where('m.ip_id', 'is', null)
       .where('ip.state', 'in', ['active', 'warming'])
       .execute(),
@@ -47,7 +50,7 @@ async function loadPlanInputs(tx: Tx, now: Date, onlyTenant?: string): Promise<P
     settings,
     ips,
     pools,
-    spares: spares.map((r) => ({ ipId: r.id, nodeId: r.node_id, address: bareAddress(r.address), state: r.state as 'active' | 'warming' })),
+    spares: spares.map((r) => ({ ipId: r.id, nodeId: r.node_id, address: bareAddress(r.address), state: r.state as 'active' | 'warming', readiness: readinessOf(r, now) })),
     windowCounts,
     windowStart,
     poolsWithRecentIncident: new Set(recent.flatMap((r) => (r.pool_id ? [r.pool_id] : []))),

@@ -97,7 +97,7 @@ export async function overridePlacement(ctx: AppContext, caller: Caller, tenantI
     const tenant = await tx.selectFrom('tenants').select('id').where('id', '=', tenantId).forUpdate().executeTakeFirst();
     if (!tenant) throw notFound('tenant', tenantId);
     const settings = await readSettings(tx);
-    const ips = await loadPooledIps(tx);
+    const ips = await loadPooledIps(tx, now);
     const shard = shardFor(tenantId, input.tier, ips, settings.placement.shard_size);
     const pool = shard[0] ? ips.find((ip) => ip.ipId === shard[0]!.ip_id)!.poolId : (await tx.selectFrom('ip_pools').select('id').where('tier', '=', input.tier).orderBy('name').executeTakeFirst())?.id;
     if (!pool) throw new AppError('CONFLICT', `no pool of tier ${input.tier} exists`);

@@ -16,7 +16,8 @@ import type { GateFacts, Lane } from '../../domain/submission/gate.js';
 import { relayCandidates, type RoutingIp } from '../../domain/submission/relay-routing.js';
 import type { Tier } from '../../domain/pools/placement.js';
 import { bareAddress } from '../../domain/fleet/naming.js';
-import { carriesMail } from '../../domain/fleet/ip-lifecycle.js';
+import { ipCarriesMail } from '../../domain/fleet/ip-lifecycle.js';
+import { READINESS_COLUMNS, readinessOf } from '../pools/fleet-state.js';
 import { patternsFor } from '../../domain/suppression/pattern.js';
 import { WIDEST_PREFIX } from '../../domain/submission/submission-networks.js';
 import { readSettings } from '../settings.js';
@@ -157,12 +158,16 @@ export class SubmissionFacts {
         .selectFrom('ip_addresses as ip')
         .leftJoin('ip_pool_members as m', 'm.ip_id', 'ip.id')
         .leftJoin('ip_pools as p', 'p.id', 'm.pool_id')
+        .innerJoin('nodes as n', 'n.id', 'ip.node_id')
+        .leftJoin('provider_projects as pp', 'pp.id', 'n.provider_project_id')
         .select(['ip.id', 'ip.node_id', 'ip.state', 'p.tier'])
+        .select(READINESS_COLUMNS)
         .execute();
+      const now = this.clock();
       return {
         value: {
           nodes: nodes.map((n) => ({ id: n.id, name: n.name, host: n.relay_host ?? bareAddress(n.public_address), port: n.relay_port })),
-          ips: ips.map((ip) => ({ ipId: ip.id, nodeId: ip.node_id, tier: (ip.tier as Tier | null) ?? null, carries: carriesMail(ip.state) })),
+          ips: ips.map((ip) => ({ ipId: ip.id, nodeId: ip.node_id, tier: (ip.tier as Tier | null) ?? null, carries: ipCarriesMail({ state: ip.state, readiness: readinessOf(ip, now) }) })),
         },
       };
     });

@@ -8,7 +8,7 @@
  * tenant, so a fleet of 10,000 tenants needs only as many pools as there are distinct IP sets.
  */
 import { createHash } from 'node:crypto';
-import { carriesMail, type IpState } from '../fleet/ip-lifecycle.js';
+import { ipCarriesMail, type IpState, type MailReadiness } from '../fleet/ip-lifecycle.js';
 import { egressSourceName, KUMO_SHAPING_PROVIDER_CLASSES, MAILBOX_PROVIDERS, type MailboxProvider } from '../fleet/naming.js';
 import { capsAsThrottles, type ProviderCaps } from '../fleet/warmup.js';
 import type { Tier } from '../pools/placement.js';
@@ -27,6 +27,8 @@ export interface PolicyIp {
   weight: number;
   /** today's per-provider caps while warming; null when active */
   warmupCaps: ProviderCaps | null;
+  /** provisioned IPs: reverse DNS and port-25 egress (ipCarriesMail); absent for hand-registered ones */
+  readiness?: MailReadiness | null;
 }
 
 export interface PolicyTenant {
@@ -82,7 +84,7 @@ function poolName(prefix: string, sources: string[]): string {
 
 export function buildPolicyModel(i: PolicyInputs): PolicyModel {
   const held = i.ips.filter((ip) => ip.nodeId === i.node.id).sort((a, b) => (a.address < b.address ? -1 : 1));
-  const local = held.filter((ip) => carriesMail(ip.state));
+  const local = held.filter((ip) => ipCarriesMail(ip));
   const localById = new Map(local.map((ip) => [ip.ipId, ip]));
   const sources = dict<PolicyModel['sources'][string]>();
   for (const ip of held) {
@@ -90,7 +92,7 @@ export function buildPolicyModel(i: PolicyInputs): PolicyModel {
     sources[name] = {
       source_address: ip.address,
       ehlo_domain: ip.rdnsName,
-      carries_mail: carriesMail(ip.state),
+      carries_mail: ipCarriesMail(ip),
       warmup: ip.state === 'warming' && ip.warmupCaps ? warmupThrottles(name, ip.warmupCaps) : null,
     };
   }

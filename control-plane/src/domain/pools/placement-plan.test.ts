@@ -32,6 +32,19 @@ function inputs(over: Partial<PlanInputs> = {}): PlanInputs {
 }
 
 describe('planPlacements (pure)', () => {
+  it('draws no shard from an IP whose node may not send external mail or whose rDNS is not confirmed, nor a spare of that kind', () => {
+    const tenant = { id: 'tenant-a', score: 80, locked: false, sampleSufficient: true };
+    const gated = fleet.map((x) =>
+      x.ipId === 'ip3' ? { ...x, readiness: { rdnsVerified: true, externalEgress: false } } : x.ipId === 'ip4' ? { ...x, readiness: { rdnsVerified: false, externalEgress: true } } : x,
+    );
+    const p = planPlacements(inputs({ ips: gated, tenants: [tenant] })).placements[0]!;
+    expect(p.tier).toBe('standard');
+    expect(p.shard.map((m) => m.ip_id)).toEqual(['ip5']);
+    expect(p.inputs).toMatchObject({ tier_ips: 1 });
+    const none = gated.map((x) => (x.ipId === 'ip5' ? { ...x, readiness: { rdnsVerified: true, externalEgress: false } } : x));
+    expect(planPlacements(inputs({ ips: none, tenants: [tenant] })).placements[0]?.shard ?? []).toEqual([]);
+  });
+
   it.each([
     ['a high scorer with a sample', { score: 95, locked: false, sampleSufficient: true }, 'premium'],
     ['a middling one', { score: 80, locked: false, sampleSufficient: true }, 'standard'],

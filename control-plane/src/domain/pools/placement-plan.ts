@@ -8,7 +8,7 @@
  *   4. a placement decision wherever the tier or the shard changed, with its inputs and reason
  * Pure: the caller loads the inputs and writes the plan (app/pools/placement-engine.ts).
  */
-import { carriesMail, type IpState } from '../fleet/ip-lifecycle.js';
+import { carriesMail, ipCarriesMail, type IpState, type MailReadiness } from '../fleet/ip-lifecycle.js';
 import { egressSourceName } from '../fleet/naming.js';
 import { assessPool, type PlacementSettings, type PoolAssessment } from './bad-apples.js';
 import { checkNodeDiversity } from './node-diversity.js';
@@ -35,6 +35,8 @@ export interface PlanIp {
   poolName: string;
   tier: Tier;
   weight: number;
+  /** provisioned IPs: reverse DNS and port-25 egress (ipCarriesMail); absent for hand-registered ones */
+  readiness?: MailReadiness | null;
 }
 
 /** An IP in no pool that may stand in for a damaged one. */
@@ -43,6 +45,7 @@ export interface SpareIp {
   nodeId: string;
   address: string;
   state: 'active' | 'warming';
+  readiness?: MailReadiness | null;
 }
 
 export interface SourceTenantCounts {
@@ -128,7 +131,7 @@ export interface PlacementPlan {
 }
 
 export function shardFor(tenantId: string, tier: Tier, ips: readonly PlanIp[], shardSize: number): ShardEntry[] {
-  const candidates = ips.filter((ip) => ip.tier === tier && carriesMail(ip.state));
+  const candidates = ips.filter((ip) => ip.tier === tier && ipCarriesMail(ip));
   const byId = new Map(candidates.map((ip) => [ip.ipId, ip]));
   return assignShard(tenantId, candidates.map((ip) => ({ id: ip.ipId, weight: ip.weight })), shardSize).map((m) => ({
     ip_id: m.id,
@@ -150,7 +153,7 @@ function poolFor(tier: Tier, shard: ShardEntry[], ips: readonly PlanIp[], pools:
  * the rotation does not worsen the node concentration), then active over warming, then by address.
  */
 function pickReplacement(pool: { ips: PlanIp[] }, damaged: PlanIp, spares: readonly SpareIp[], maxSharePct: number, taken: ReadonlySet<string>): SpareIp | null {
-  const free = spares.filter((sp) => sp.ipId !== damaged.ipId && !taken.has(sp.ipId));
+  const free = spares.filter((sp) => sp.ipId !== damaged.ipId && !taken.has(sp.ipId) && ipCarriesMail(sp));
   if (free.length === 0) return null;
   const perNode = new Map<string, number>();
   for (const ip of pool.ips) if (ip.ipId !== damaged.ipId) perNode.set(ip.nodeId, (perNode.get(ip.nodeId) ?? 0) + 1);
@@ -260,7 +263,7 @@ export function planPlacements(i: PlanInputs): PlacementPlan {
   for (const inc of incidents) for (const q of inc.quarantines) if (!quarantines.has(q.tenantId)) quarantines.set(q.tenantId, { until: q.until, reason: q.reason });
 
   for (const tier of TIERS) {
-    const tierIps = ips.filter((ip) => ip.tier === tier && carriesMail(ip.state)).map((ip) => ({ ipId: ip.ipId, nodeId: ip.nodeId, nodeName: ip.nodeName }));
+    const tierIps = ips.filter((ip) => ip.tier === tier && ipCarriesMail(ip)).map((ip) => ({ ipId: ip.ipId, nodeId: ip.nodeId, nodeName: ip.nodeName }));
     summary.diversity_problems.push(...checkNodeDiversity(tier, tierIps, s.max_node_share_pct).problems);
   }
 
@@ -291,7 +294,7 @@ export function planPlacements(i: PlanInputs): PlacementPlan {
       tier: decision.tier,
       origin: keepOverride ? 'operator' : 'engine',
       reason: (shard.length === 0 ? `${reason} (the tier has no IP carrying mail yet)` : reason).slice(0, 1000),
-      inputs: { ...decision.inputs, shard_size: s.shard_size, tier_ips: ips.filter((ip) => ip.tier === decision.tier && carriesMail(ip.state)).length },
+      inputs: { ...decision.inputs, shard_size: s.shard_size, tier_ips: ips.filter((ip) => ip.tier === decision.tier && ipCarriesMail(ip)).length },
       shard,
       overrideExpiresAt: keepOverride ? cur!.overrideExpiresAt : null,
     });

@@ -9,7 +9,7 @@ import { IP_STATES } from '../../domain/fleet/ip-lifecycle.js';
 const ipState = z.enum(IP_STATES);
 const cost = z.number().min(0).max(100000).multipleOf(0.01).nullable();
 
-const ipSchema = z
+export const ipSchema = z
   .object({
     id: z.string(),
     address: z.string(),
@@ -19,6 +19,8 @@ const ipSchema = z
     rdns_name: z.string(),
     monthly_cost_usd: z.number().nullable().openapi({ description: 'null: the settings baseline applies' }),
     pool_id: z.string().nullable(),
+    provider_floating_ip_id: z.string().nullable().openapi({ description: 'bought through a provider project (POST /v1/nodes/{id}/ips/provision); null: registered by hand' }),
+    rdns_verified_at: timestamp.nullable().openapi({ description: 'when forward-confirmed reverse DNS last held; a bought IP carries no mail without it' }),
     state_changed_at: timestamp,
     last_sent_at: timestamp.nullable(),
     created_at: timestamp,

@@ -15,7 +15,7 @@ const relayHost = z
 const relayPort = z.number().int().min(1).max(65535).openapi({ description: "Port of the node's relay listener, relay_listen in its node_settings.lua (default 2525, the bootstrap's; 25 is its inbound listener, which relays nothing)." });
 const adminUrl = z.url({ protocol: /^https?$/ }).max(500).nullable();
 
-const nodeSchema = z
+export const nodeSchema = z
   .object({
     id: z.string(),
     name: z.string(),
@@ -34,6 +34,9 @@ const nodeSchema = z
     served_at: timestamp.nullable(),
     applied_policy_version_id: z.string().nullable().openapi({ description: 'the version the node reports it runs' }),
     applied_at: timestamp.nullable(),
+    provider_project_id: z.string().nullable().openapi({ description: 'bought through this provider project (POST /v1/nodes/provision); null: registered by hand' }),
+    provider_server_id: z.string().nullable(),
+    port25_probe: z.object({ connected: z.boolean(), at: timestamp }).nullable().openapi({ description: "the node's last port-25 probe; external mail needs a recent successful one on provisioned nodes" }),
     created_at: timestamp,
     updated_at: timestamp,
   })
