@@ -28,7 +28,7 @@ import { startDnsServer, type DnsServer } from '../support/dns-server.js';
 import { expectJson, startHarness, testConfig, type Harness } from '../support/harness.js';
 import { kumoRecord } from '../support/kumo-records.js';
 import { kumoRelease, sayWhySkipped } from '../support/kumo-release.js';
-import { stageNode, type StagedNode } from '../support/node-dir.js';
+import { loopbackNodeSettings, stageNode, type StagedNode } from '../support/node-dir.js';
 import { tenantEntry } from '../support/policy-text.js';
 import { startNodeSim, type NodeSim } from '../support/node-sim.js';
 import { freePortForTest } from '../support/ports.js';
@@ -121,26 +121,19 @@ describe.skipIf(!release.kumod || !release.shareDir)(`the loop closes by itself,
     creds = await expectJson(await h.request('POST', `/v1/tenants/${tenant}/smtp-credentials`, { body: {} }), 201);
 
     const key = await expectJson(await h.request('GET', '/v1/policy/public-key'), 200);
-    node = stageNode((root) => ({
-      control_plane_url: `http://127.0.0.1:${apiPort}`,
-      node_id: kumodNode.id,
-      node_token: kumodNode.token,
-      policy_public_key_hex: key.public_key_hex,
-      redis_url: h.ctx.config.redisUrl,
-      gateway_cidrs: ['127.0.0.1'],
-      control_plane_cidrs: ['127.0.0.1'],
-      relay_listen: `127.0.0.1:${relayPort}`,
-      inbound_listen: `127.0.0.1:${inboundPort}`,
-      http_listen: `127.0.0.1:${httpPort}`,
-      hostname: 'kumod-1.kumod.test',
-      spool_dir: path.join(root, 'spool'),
-      log_dir: path.join(root, 'logs'),
-      dkim_key_dir: dkimDir,
-      poll_interval_seconds: 1,
-      kumo_share_dir: release.shareDir!,
-      dns_name_servers: [dns.address],
-      egress_overrides: { smtp_port: internet.port, prohibited_hosts: [], enable_tls: 'OpportunisticInsecure' },
-    }));
+    node = stageNode((root) =>
+      loopbackNodeSettings(root, {
+        controlPlaneUrl: `http://127.0.0.1:${apiPort}`,
+        node: kumodNode,
+        publicKeyHex: key.public_key_hex,
+        redisUrl: h.ctx.config.redisUrl,
+        ports: { relay: relayPort, inbound: inboundPort, http: httpPort },
+        dkimDir,
+        shareDir: release.shareDir!,
+        dnsServer: dns.address,
+        internetPort: internet.port,
+      }),
+    );
     kumod = await startKumod(node, relayPort);
     sim = startNodeSim((m, p, o) => h.request(m, p, o), { id: simNode.id, name: 'sim-1', token: simNode.token }, h.ctx.policySigner.publicKeyRaw, 200);
 

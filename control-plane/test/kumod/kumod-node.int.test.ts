@@ -28,7 +28,7 @@ import { startApiServer, type ApiServer } from '../../src/http/server.js';
 import { startDnsServer, type DnsServer } from '../support/dns-server.js';
 import { expectJson, startHarness, testConfig, type Harness } from '../support/harness.js';
 import { kumoRelease, releaseAtLeast, sayWhySkipped } from '../support/kumo-release.js';
-import { stageNode, type StagedNode } from '../support/node-dir.js';
+import { loopbackNodeSettings, stageNode, type StagedNode } from '../support/node-dir.js';
 import { freePortForTest, waitForPortForTest } from '../support/ports.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 import { eventually, startKumod, type Kumod } from './kumod-process.js';
@@ -156,30 +156,23 @@ describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real k
 
     // the node: settings from its registration and the control plane's key, as a deployment writes them
     const key = await expectJson(await h.request('GET', '/v1/policy/public-key'), 200);
-    node = stageNode((root) => ({
-      control_plane_url: `https://127.0.0.1:${apiPort}`,
-      node_id: created.id,
-      node_token: created.token,
-      policy_public_key_hex: key.public_key_hex,
-      redis_url: h.ctx.config.redisUrl,
-      gateway_cidrs: ['127.0.0.1'],
-      control_plane_cidrs: ['127.0.0.1'],
-      relay_listen: `127.0.0.1:${relayPort}`,
-      inbound_listen: `127.0.0.1:${inboundPort}`,
-      http_listen: `127.0.0.1:${httpPort}`,
-      hostname: 'kumod-1.kumod.test',
-      spool_dir: path.join(root, 'spool'),
-      log_dir: path.join(root, 'logs'),
-      dkim_key_dir: dkimDir,
-      poll_interval_seconds: 1,
-      kumo_share_dir: release.shareDir!,
-      dns_name_servers: [dns.address],
-      tsa_urls: [`http://127.0.0.1:${tsaPort}`],
-      extra_shaping_files: [rules],
-      // the internet here is one SMTP server on loopback: its port, loopback allowed, and TLS where it
-      // offers it (newer shaping.toml files require TLS for some providers; this server has none)
-      egress_overrides: { smtp_port: internet.port, prohibited_hosts: [], enable_tls: 'OpportunisticInsecure' },
-    }));
+    node = stageNode((root) =>
+      loopbackNodeSettings(
+        root,
+        {
+          controlPlaneUrl: `https://127.0.0.1:${apiPort}`,
+          node: { id: created.id, token: created.token },
+          publicKeyHex: key.public_key_hex,
+          redisUrl: h.ctx.config.redisUrl,
+          ports: { relay: relayPort, inbound: inboundPort, http: httpPort },
+          dkimDir,
+          shareDir: release.shareDir!,
+          dnsServer: dns.address,
+          internetPort: internet.port,
+        },
+        { tsa_urls: [`http://127.0.0.1:${tsaPort}`], extra_shaping_files: [rules] },
+      ),
+    );
     (node as StagedNode & { inboundPort: number }).inboundPort = inboundPort;
     // kumod's HTTP client has no CA option (kumo.http.build_client): it trusts the system's roots,
     // which SSL_CERT_FILE replaces; a deployment installs the CA in the node's trust store instead

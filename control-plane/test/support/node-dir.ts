@@ -86,3 +86,47 @@ export function offlineSettings(root: string, shareDir: string, extra: Partial<N
     ...extra,
   };
 }
+
+/**
+ * Settings for a live node on loopback, as a deployment writes them from a POST /v1/nodes: the gateway
+ * and the control plane on 127.0.0.1, and the internet one SMTP server on loopback (its port, loopback
+ * allowed, TLS where it offers it: newer shaping.toml files require TLS for some providers, and this
+ * server has none).
+ */
+export function loopbackNodeSettings(
+  root: string,
+  o: {
+    controlPlaneUrl: string;
+    node: { id: string; token: string };
+    publicKeyHex: string;
+    redisUrl: string;
+    ports: { relay: number; inbound: number; http: number };
+    dkimDir: string;
+    shareDir: string;
+    dnsServer: string;
+    internetPort: number;
+  },
+  extra: Partial<NodeSettings> = {},
+): NodeSettings {
+  return {
+    control_plane_url: o.controlPlaneUrl,
+    node_id: o.node.id,
+    node_token: o.node.token,
+    policy_public_key_hex: o.publicKeyHex,
+    redis_url: o.redisUrl,
+    gateway_cidrs: ['127.0.0.1'],
+    control_plane_cidrs: ['127.0.0.1'],
+    relay_listen: `127.0.0.1:${o.ports.relay}`,
+    inbound_listen: `127.0.0.1:${o.ports.inbound}`,
+    http_listen: `127.0.0.1:${o.ports.http}`,
+    hostname: 'kumod-1.kumod.test',
+    spool_dir: path.join(root, 'spool'),
+    log_dir: path.join(root, 'logs'),
+    dkim_key_dir: o.dkimDir,
+    poll_interval_seconds: 1,
+    kumo_share_dir: o.shareDir,
+    dns_name_servers: [o.dnsServer],
+    egress_overrides: { smtp_port: o.internetPort, prohibited_hosts: [], enable_tls: 'OpportunisticInsecure' },
+    ...extra,
+  };
+}
