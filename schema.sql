@@ -972,3 +972,29 @@ ALTER TABLE ip_addresses ADD COLUMN rdns_verified_at timestamptz;
 ALTER TABLE ip_addresses ADD CONSTRAINT ip_addresses_provider_ip_unique UNIQUE (provider_project_id, provider_floating_ip_id);
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON provider_projects, provisioning_intents TO kcp_app;
+
+-- Migration 0014 (issue 15): every input of "a bought IP carries mail" notifies the gateways; the
+-- node's own probe detail; cancelled provisioning intents. The triggers are replaced here rather than
+-- defined above because they name columns migration 0013 added.
+DROP TRIGGER nodes_gate_facts_update ON nodes;
+CREATE TRIGGER nodes_gate_facts_update AFTER UPDATE ON nodes
+  FOR EACH ROW WHEN ((OLD.name, OLD.public_address, OLD.relay_host, OLD.relay_port, OLD.provider_project_id, OLD.port25_probe_ok)
+                     IS DISTINCT FROM (NEW.name, NEW.public_address, NEW.relay_host, NEW.relay_port, NEW.provider_project_id, NEW.port25_probe_ok))
+  EXECUTE FUNCTION notify_gate_facts('fleet');
+
+DROP TRIGGER ip_addresses_gate_facts_update ON ip_addresses;
+CREATE TRIGGER ip_addresses_gate_facts_update AFTER UPDATE ON ip_addresses
+  FOR EACH ROW WHEN ((OLD.node_id, OLD.state, OLD.provider_project_id, OLD.rdns_verified_at IS NULL)
+                     IS DISTINCT FROM (NEW.node_id, NEW.state, NEW.provider_project_id, NEW.rdns_verified_at IS NULL))
+  EXECUTE FUNCTION notify_gate_facts('fleet');
+
+CREATE TRIGGER provider_projects_gate_facts_update AFTER UPDATE ON provider_projects
+  FOR EACH ROW WHEN (OLD.port25_egress IS DISTINCT FROM NEW.port25_egress)
+  EXECUTE FUNCTION notify_gate_facts('fleet');
+CREATE TRIGGER provider_projects_gate_facts_truncate AFTER TRUNCATE ON provider_projects
+  FOR EACH STATEMENT EXECUTE FUNCTION notify_gate_facts('all');
+
+ALTER TABLE nodes ADD COLUMN port25_probe_detail text CHECK (length(port25_probe_detail) <= 1000);
+
+ALTER TABLE provisioning_intents DROP CONSTRAINT provisioning_intents_status_check;
+ALTER TABLE provisioning_intents ADD CONSTRAINT provisioning_intents_status_check CHECK (status IN ('pending', 'done', 'cancelled'));

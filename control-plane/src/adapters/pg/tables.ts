@@ -118,6 +118,7 @@ export interface NodesTable {
   provider_idempotency_key: ColumnType<string | null, string | null | undefined, string | null>;
   port25_probe_ok: ColumnType<boolean | null, boolean | null | undefined, boolean | null>;
   port25_probe_at: NullableTimestamp;
+  port25_probe_detail: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface SubmissionNetworksTable {
@@ -213,7 +214,7 @@ export interface ProvisioningIntentsTable {
   spec: Json<Record<string, unknown>>;
   node_token_enc: ColumnType<Buffer | null, Buffer | null | undefined, Buffer | null>;
   node_token_key_id: ColumnType<string | null, string | null | undefined, string | null>;
-  status: ColumnType<'pending' | 'done', 'pending' | 'done' | undefined, 'pending' | 'done'>;
+  status: ColumnType<'pending' | 'done' | 'cancelled', 'pending' | 'done' | 'cancelled' | undefined, 'pending' | 'done' | 'cancelled'>;
   resource_id: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Generated<Date>;
   updated_at: Timestamp;
