@@ -4,7 +4,8 @@ import type { AppContext } from '../context.js';
 import { inTransaction } from '../adapters/pg/database.js';
 import type { NodesTable } from '../adapters/pg/tables.js';
 import { issueToken, sha256 } from '../adapters/crypto/tokens.js';
-import { notFound } from '../domain/shared/errors.js';
+import { mayForgetNode } from '../domain/provisioning/lifecycle.js';
+import { conflict, notFound } from '../domain/shared/errors.js';
 import type { Caller } from './actor.js';
 import { writeAudit } from './audit.js';
 import { afterCursor, sortKey, toPage, type Page } from './pagination.js';
@@ -32,8 +33,8 @@ export interface NodeView {
   /** bought through a provider project (POST /v1/nodes/provision); null: registered by hand */
   provider_project_id: string | null;
   provider_server_id: string | null;
-  /** the node's last port-25 probe (POST /v1/provider-projects/{id}/egress) */
-  port25_probe: { connected: boolean; at: string } | null;
+  /** the node's last conclusive port-25 probe (its own kcp-egress-probe, or an operator's record), and what the last probe saw */
+  port25_probe: { connected: boolean; at: string; detail: string | null } | null;
   created_at: string;
   updated_at: string;
 }
@@ -41,7 +42,7 @@ export interface NodeView {
 const COLUMNS = [
   'id', 'name', 'provider', 'region', 'public_address', 'admin_url', 'relay_host', 'relay_port', 'token_prefix', 'monthly_cost_usd', 'last_seen_at', 'last_pull_at',
   'canary', 'served_policy_version_id', 'served_at', 'applied_policy_version_id', 'applied_at', 'created_at', 'updated_at',
-  'provider_project_id', 'provider_server_id', 'port25_probe_ok', 'port25_probe_at',
+  'provider_project_id', 'provider_server_id', 'port25_probe_ok', 'port25_probe_at', 'port25_probe_detail',
 ] as const;
 type Row = Pick<Selectable<NodesTable>, (typeof COLUMNS)[number]>;
 const idOrNull = (v: string | null): string | null => (v === null ? null : String(v));
@@ -66,7 +67,7 @@ const view = (r: Row): NodeView => ({
   applied_at: isoOrNull(r.applied_at),
   provider_project_id: r.provider_project_id,
   provider_server_id: r.provider_server_id,
-  port25_probe: r.port25_probe_ok === null || r.port25_probe_at === null ? null : { connected: r.port25_probe_ok, at: iso(r.port25_probe_at) },
+  port25_probe: r.port25_probe_ok === null || r.port25_probe_at === null ? null : { connected: r.port25_probe_ok, at: iso(r.port25_probe_at), detail: r.port25_probe_detail },
   created_at: iso(r.created_at),
   updated_at: iso(r.updated_at),
 });
@@ -157,6 +158,14 @@ export async function rotateNodeToken(ctx: AppContext, caller: Caller, id: strin
 
 export async function deleteNode(ctx: AppContext, caller: Caller, id: string): Promise<void> {
   await inTransaction(ctx.db, async (tx) => {
+    const bought = await tx.selectFrom('nodes').select(['name', 'provider_server_id']).where('id', '=', id).forUpdate().executeTakeFirst();
+    const forget = mayForgetNode({ providerServerId: bought?.provider_server_id ?? null });
+    if (bought && !forget.ok) {
+      throw conflict(`node ${bought.name} was bought through a provider project and its server ${forget.error.providerServerId} may still be billed; POST /v1/nodes/${id}/retire-from-provider deletes the server, then the node`, {
+        provider_server_id: forget.error.providerServerId,
+        retire: `/v1/nodes/${id}/retire-from-provider`,
+      });
+    }
     // ip_addresses.node_id is ON DELETE RESTRICT: a node with IPs answers 409 through translatePgError
     const before = await tx.deleteFrom('nodes').where('id', '=', id).returning(COLUMNS).executeTakeFirst();
     if (!before) throw notFound('node', id);

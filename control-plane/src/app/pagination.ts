@@ -23,6 +23,13 @@ export function afterCursor(table: string, cursor: string | undefined): RawBuild
   return sql<boolean>`(${sql.ref(`${table}.created_at`)}, ${sql.ref(`${table}.id`)}) > (timestamptz 'epoch' + ${c[0]}::bigint * interval '1 microsecond', ${c[1]}::uuid)`;
 }
 
+/** `(created_at, id) < cursor`, for lists shown newest first; null for the first page. */
+export function beforeCursor(table: string, cursor: string | undefined): RawBuilder<boolean> | null {
+  const c = decodeCursor(cursor);
+  if (!c) return null;
+  return sql<boolean>`(${sql.ref(`${table}.created_at`)}, ${sql.ref(`${table}.id`)}) < (timestamptz 'epoch' + ${c[0]}::bigint * interval '1 microsecond', ${c[1]}::uuid)`;
+}
+
 export function encodeCursor(key: string, id: string): string {
   return Buffer.from(JSON.stringify([key, id]), 'utf8').toString('base64url');
 }

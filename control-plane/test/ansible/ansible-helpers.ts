@@ -94,6 +94,9 @@ export function localNodeVars(dir: string, release: { kumod: string | null; shar
     kumomta_node_nftables_conf: path.join(dir, 'nftables.conf'),
     kumomta_node_cron_dir: dir,
     kumomta_node_logrotate_dir: dir,
+    // no internet here: a port nothing listens on stands in for the world's MX hosts
+    kumomta_node_egress_probe_targets: ['127.0.0.1:9'],
+    kumomta_node_egress_probe_timeout_seconds: 2,
     ...extra,
   };
 }

@@ -13,7 +13,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKumod } from '../kumod/kumod-process.js';
@@ -197,6 +197,9 @@ describe('the kumomta_node role applied to this machine (no systemd, the kumod o
         kumomta_node_control_plane_cidrs: ['127.0.0.1', '10.0.0.5'],
         kumomta_node_floating_ips: ['203.0.113.7', '2001:db8::7'],
         kumomta_node_egress_overrides: { smtp_port: 2526, prohibited_hosts: {} },
+        // nothing would take its report (the control plane URL above answers nothing); the live
+        // suite (kumomta-node-live.int.test.ts) runs it on deploy against a real control plane
+        kumomta_node_egress_probe_on_deploy: false,
       }),
     );
     first = await apply();
@@ -241,6 +244,21 @@ describe('the kumomta_node role applied to this machine (no systemd, the kumod o
     expect(netplan).toContain('- 2001:db8::7/64');
     expect(readFileSync(path.join(dir, 'kcp-kumod-logs'), 'utf8')).toMatch(/find .*logs -type f -mtime \+7 -delete/);
     expect(readFileSync(path.join(dir, 'kcp-kumod'), 'utf8')).toContain(path.join(dir, 'kumod.log'));
+  });
+
+  it('installs the port-25 probe and runs it every 15 minutes as the node user', async (ctx) => {
+    if (skip) return ctx.skip();
+    const probe = path.join(prefix, 'sbin/kcp-egress-probe');
+    expect(readFileSync(probe, 'utf8')).toBe(readFileSync(path.join(root, 'mta-nodes/bin/kcp-egress-probe'), 'utf8'));
+    expect((statSync(probe).mode & 0o777).toString(8)).toBe('755');
+    const cron = readFileSync(path.join(dir, 'kcp-egress-probe'), 'utf8');
+    const line = cron.split('\n').find((l) => l.includes('kcp-egress-probe --settings'))!;
+    expect(line).toMatch(new RegExp(`^([0-9]|1[0-4])-59/15 \\* \\* \\* \\* ${userInfo().username} ${probe} --settings ${cpDir}/node_settings\\.lua --timeout 2 --target=127\\.0\\.0\\.1:9 2>&1 \\| logger -t kcp-egress-probe$`));
+    // what cron would run reads the role's node_settings.lua (the probe prints its targets without posting)
+    const dry = await run(probe, ['--settings', path.join(cpDir, 'node_settings.lua'), '--timeout', '2', '--target', '127.0.0.1:9', '--dry-run']);
+    expect(dry.status, shown(dry)).toBe(0);
+    expect(dry.stdout).toMatch(/^refused 127\.0\.0\.1:9 \[127\.0\.0\.1\]/);
+    expect(dry.stdout).toContain('dry run: would report as node 00000000-0000-4000-8000-00000000000a to http://127.0.0.1:9\n');
   });
 
   it('the installed policy passes kumod --validate', async (ctx) => {
@@ -316,6 +334,34 @@ describe('mta-nodes/systemd/kumod.service', () => {
     // verify wants the binary to exist: the release's kumod stands in for /opt/kumomta/sbin/kumod
     writeFileSync(path.join(dir, 'kumod.service'), unit.replace('/opt/kumomta/sbin/kumod', release.kumod));
     const r = await run('systemd-analyze', ['verify', path.join(dir, 'kumod.service')]);
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.status, shown(r)).toBe(0);
+    expect(r.stderr.trim(), shown(r)).toBe('');
+  });
+});
+
+describe('mta-nodes/systemd/kcp-egress-probe.{service,timer}', () => {
+  const service = readFileSync(path.join(root, 'mta-nodes/systemd/kcp-egress-probe.service'), 'utf8');
+  const timer = readFileSync(path.join(root, 'mta-nodes/systemd/kcp-egress-probe.timer'), 'utf8');
+
+  it('runs the probe as the kumod user, every 15 minutes, spread out', () => {
+    expect(service).toMatch(/^Type=oneshot$/m);
+    expect(service).toMatch(/^User=kumod$/m);
+    expect(service).toMatch(/^ExecStart=\/opt\/kumomta\/sbin\/kcp-egress-probe --settings \/opt\/kumomta\/etc\/policy\/cp\/node_settings\.lua$/m);
+    expect(timer).toMatch(/^OnUnitActiveSec=15min$/m);
+    expect(timer).toMatch(/^RandomizedDelaySec=\S+$/m);
+  });
+
+  it('are units systemd-analyze verify accepts without a word', async (ctx) => {
+    const which = await run('sh', ['-c', 'command -v systemd-analyze']);
+    if (which.status !== 0) {
+      sayWhySkipped('systemd-analyze verify of the probe units', 'no systemd-analyze on this machine');
+      return ctx.skip();
+    }
+    const dir = mkdtempSync(path.join(tmpdir(), 'kcp-unit-'));
+    writeFileSync(path.join(dir, 'kcp-egress-probe.service'), service.replace('/opt/kumomta/sbin/kcp-egress-probe', path.join(root, 'mta-nodes/bin/kcp-egress-probe')).replace('User=kumod', 'User=root'));
+    writeFileSync(path.join(dir, 'kcp-egress-probe.timer'), timer);
+    const r = await run('systemd-analyze', ['verify', path.join(dir, 'kcp-egress-probe.timer'), path.join(dir, 'kcp-egress-probe.service')]);
     rmSync(dir, { recursive: true, force: true });
     expect(r.status, shown(r)).toBe(0);
     expect(r.stderr.trim(), shown(r)).toBe('');

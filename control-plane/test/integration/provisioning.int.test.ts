@@ -7,11 +7,10 @@
  */
 import { Resolver } from 'node:dns/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HetznerCloudProvider } from '../../src/adapters/hetzner/hetzner-cloud-provider.js';
 import { loadPolicyState } from '../../src/app/policy/policy-inputs.js';
 import { ipCarriesMail } from '../../src/domain/fleet/ip-lifecycle.js';
 import { startDnsServer, type DnsServer } from '../support/dns-server.js';
-import { FakeHetzner } from '../support/fake-hetzner.js';
+import { FakeHetzner, quickHetznerClient } from '../support/fake-hetzner.js';
 import { expectJson, startHarness, type Harness } from '../support/harness.js';
 
 const fake = new FakeHetzner();
@@ -30,15 +29,7 @@ beforeAll(async () => {
     { CP_HETZNER_API_URL: fake.url, CP_NODE_CONTROL_PLANE_URL: 'https://cp.example.net:8443', CP_IP_RDNS_ZONE: 'mta.example.net', CP_NODE_LOCATIONS: 'fsn1,nbg1' },
     {
       overrides: {
-        cloudProvider: (p) =>
-          new HetznerCloudProvider({
-            token: p.token,
-            project: p.name,
-            baseUrl: p.apiUrl,
-            perPage: 2,
-            retry: { maxAttempts: attempts, baseDelayMs: 5, multiplier: 2, maxDelayMs: 20 },
-            poll: { initialDelayMs: 5, multiplier: 1.5, maxDelayMs: 20, timeoutMs: 5000, batchSize: 25 },
-          }),
+        cloudProvider: (p) => quickHetznerClient(p, attempts),
         resolveAddresses: (name) => resolver.resolve4(name).catch(none),
       },
     },
@@ -177,11 +168,14 @@ describe('provisioning on Hetzner', () => {
     expect(open).toMatchObject({ port25_egress: 'open', node_probe: { node_id: ids.node.id, connected: true } });
     expect((await expectJson(await h.request('GET', `/v1/nodes/${ids.node.id}`), 200)).port25_probe).toMatchObject({ connected: true });
     expect(await shardOf(ids.tenant)).toEqual([ids.ip.id]);
-    // a failed probe closes it again
-    expect((await expectJson(await h.request('POST', `/v1/provider-projects/${ids.project}/egress`, { body: { event: 'probe', node_id: ids.node.id, connected: false } }), 200)).port25_egress).toBe('blocked');
+    // a failed probe takes that node out of mail, and leaves the project open for its other nodes
+    expect((await expectJson(await h.request('POST', `/v1/provider-projects/${ids.project}/egress`, { body: { event: 'probe', node_id: ids.node.id, connected: false } }), 200)).port25_egress).toBe('open');
     expect(await shardOf(ids.tenant)).toEqual([]);
-    const audit = await expectJson(await h.request('GET', `/v1/audit-log?target_id=${ids.project}`), 200);
-    expect(audit.items.map((e: any) => e.action)).toContain('provider_project.egress.probe');
+    expect((await expectJson(await h.request('GET', `/v1/nodes/${ids.node.id}`), 200)).port25_probe).toMatchObject({ connected: false, detail: 'recorded by an operator' });
+    const audit = await expectJson(await h.request('GET', `/v1/audit-log?target_id=${ids.node.id}`), 200);
+    const probes = audit.items.filter((e: any) => e.action === 'node.egress_probe').map((e: any) => e.details.connected);
+    expect(probes[0]).toBe(false);
+    expect(probes).toContain(true);
   });
 
   it('feeds the provider prices to /v1/costs, the 4.99/9.99 baseline where none is known', async () => {

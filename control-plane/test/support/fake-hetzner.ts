@@ -16,6 +16,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HetznerCloudProvider } from '../../src/adapters/hetzner/hetzner-cloud-provider.js';
+import type { ProviderProjectConnection } from '../../src/context.js';
 
 export interface FakeHetznerOptions {
   /** the Read & Write token */
@@ -498,5 +500,21 @@ function selects(selector: string | null, labels: Record<string, string>): boole
   return selector.split(',').every((term) => {
     const [k, v] = term.split('=');
     return k !== undefined && labels[k] === v;
+  });
+}
+
+/**
+ * The real Hetzner client with test-sized pages, retries and polls, for a harness's `cloudProvider`:
+ * two items a page makes every list page; `maxAttempts` 1 turns a dropped answer into a failure (a
+ * crash part-way).
+ */
+export function quickHetznerClient(p: ProviderProjectConnection, maxAttempts: number): HetznerCloudProvider {
+  return new HetznerCloudProvider({
+    token: p.token,
+    project: p.name,
+    baseUrl: p.apiUrl,
+    perPage: 2,
+    retry: { maxAttempts, baseDelayMs: 5, multiplier: 2, maxDelayMs: 20 },
+    poll: { initialDelayMs: 5, multiplier: 1.5, maxDelayMs: 20, timeoutMs: 5000, batchSize: 25 },
   });
 }

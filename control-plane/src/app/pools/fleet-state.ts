@@ -34,8 +34,10 @@ export function readinessOf(f: ReadinessFacts, now: Date): MailReadiness | null 
           projectEgress: f.projectEgress ?? 'blocked',
           lastProbe: f.probeAt === null || f.probeOk === null ? null : { connected: f.probeOk, atMs: f.probeAt.getTime() },
           nowMs: now.getTime(),
-          // nodes do not probe on a schedule yet (issue 15): one successful probe stands until a failed
-          // one is recorded, rather than every provisioned node falling out of placement after a day
+          // a probe's verdict stands until the next one: a failed probe stops the node at once, and a
+          // node whose probes stopped arriving (timer broken, control plane unreachable) keeps its last
+          // verdict rather than the fleet falling out of placement while the control plane is the
+          // part that is down; the node view shows each probe's age (port25_probe.at)
           probeMaxAgeMs: Number.POSITIVE_INFINITY,
         });
   return { rdnsVerified: f.ipProviderId === null || f.rdnsVerifiedAt !== null, externalEgress: egress.allowed };

@@ -10,7 +10,8 @@ import { inTransaction, type Db, type Tx } from '../../adapters/pg/database.js';
 import type { ProviderProjectsTable } from '../../adapters/pg/tables.js';
 import { isLoopbackHost } from '../../config/config.js';
 import type { CloudProvider } from '../../domain/provisioning/cloud-provider.js';
-import { nextEgressState, type EgressEvent, type Port25Egress } from '../../domain/provisioning/egress.js';
+import { nextEgressState, type Port25Egress } from '../../domain/provisioning/egress.js';
+import { applyNodeProbe } from './egress-probes.js';
 import { isProviderError } from '../../domain/provisioning/provider-errors.js';
 import { AppError, conflict, notFound } from '../../domain/shared/errors.js';
 import type { Caller } from '../actor.js';
@@ -137,44 +138,39 @@ export type EgressEventInput =
 
 /**
  * Record a port-25 event: the operator filed, or the provider granted or denied, the limit request;
- * or a node probed (connected to a public MX on 25, or not). The state follows nextEgressState; a
- * probe is also kept on the node (mayCarryExternalMail wants the node's own recent proof).
+ * or the operator records a node's probe by hand (nodes post their own: egress-probes.ts, through the
+ * same applyNodeProbe). The state follows nextEgressState.
  */
 export async function recordEgressEvent(ctx: AppContext, caller: Caller, projectId: string, input: EgressEventInput): Promise<ProviderProjectView & { node_probe?: { node_id: string; connected: boolean; at: string } }> {
   const now = ctx.now();
   return inTransaction(ctx.db, async (tx) => {
     const before = await tx.selectFrom('provider_projects').select(COLUMNS).where('id', '=', projectId).forUpdate().executeTakeFirst();
     if (!before) throw notFound('provider project', projectId);
-    const event: EgressEvent = input.event === 'probe' ? { kind: 'probe', connected: input.connected } : { kind: input.event };
+    let probedAt: Date | null = null;
     if (input.event === 'probe') {
-      const node = await tx
-        .updateTable('nodes')
-        .set({ port25_probe_ok: input.connected, port25_probe_at: now, updated_at: now })
-        .where('id', '=', input.node_id)
-        .where('provider_project_id', '=', projectId)
-        .returning('id')
-        .executeTakeFirst();
+      const node = await tx.selectFrom('nodes').select('id').where('id', '=', input.node_id).where('provider_project_id', '=', projectId).executeTakeFirst();
       if (!node) throw notFound('node of this provider project', input.node_id);
+      probedAt = (await applyNodeProbe(tx, ctx, caller, input.node_id, { connected: input.connected, detail: `recorded by an operator${input.note !== undefined ? `: ${input.note}` : ''}`, audit: 'always', note: input.note })).at;
+    } else {
+      const next = nextEgressState(before.port25_egress, { kind: input.event });
+      await tx
+        .updateTable('provider_projects')
+        .set({ port25_egress: next, ...(next !== before.port25_egress ? { port25_changed_at: now } : {}), updated_at: now })
+        .where('id', '=', projectId)
+        .execute();
+      await writeAudit(tx, caller, {
+        action: `provider_project.egress.${input.event}`,
+        targetType: 'provider_project',
+        targetId: projectId,
+        details: { before: before.port25_egress, after: next, ...(input.note !== undefined ? { note: input.note } : {}) },
+      });
     }
-    const next = nextEgressState(before.port25_egress, event);
-    const changed = next !== before.port25_egress;
     const row = await tx
       .updateTable('provider_projects')
-      .set({
-        port25_egress: next,
-        ...(changed ? { port25_changed_at: now } : {}),
-        ...(input.note !== undefined ? { port25_note: input.note } : {}),
-        updated_at: now,
-      })
+      .set({ ...(input.note !== undefined ? { port25_note: input.note } : {}), updated_at: now })
       .where('id', '=', projectId)
       .returning(COLUMNS)
       .executeTakeFirstOrThrow();
-    await writeAudit(tx, caller, {
-      action: `provider_project.egress.${input.event}`,
-      targetType: 'provider_project',
-      targetId: projectId,
-      details: { before: before.port25_egress, after: next, ...(input.event === 'probe' ? { node_id: input.node_id, connected: input.connected } : {}), ...(input.note !== undefined ? { note: input.note } : {}) },
-    });
-    return { ...view(row), ...(input.event === 'probe' ? { node_probe: { node_id: input.node_id, connected: input.connected, at: iso(now) } } : {}) };
+    return { ...view(row), ...(input.event === 'probe' ? { node_probe: { node_id: input.node_id, connected: input.connected, at: iso(probedAt ?? now) } } : {}) };
   });
 }

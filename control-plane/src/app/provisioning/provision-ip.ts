@@ -14,13 +14,13 @@ import { inTransaction } from '../../adapters/pg/database.js';
 import { egressSourceName } from '../../domain/fleet/naming.js';
 import { floatingIpMonthlyCost } from '../../domain/provisioning/catalog.js';
 import { forwardConfirmed } from '../../domain/provisioning/cloud-init.js';
-import type { CloudProvider, ProviderFloatingIp } from '../../domain/provisioning/cloud-provider.js';
-import { isProviderError } from '../../domain/provisioning/provider-errors.js';
+import type { ProviderFloatingIp } from '../../domain/provisioning/cloud-provider.js';
 import { AppError, conflict, notFound } from '../../domain/shared/errors.js';
 import type { Caller } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import { getIp, type IpView } from '../ip-addresses.js';
-import { markTokenReadOnly, providerOf } from './provider-projects.js';
+import { guarded, releaseFloatingIp } from './provider-calls.js';
+import { providerOf } from './provider-projects.js';
 import { toUsd } from './prices.js';
 
 export interface ProvisionedIp {
@@ -49,15 +49,6 @@ async function checkFcrdns(ctx: AppContext, address: string, ptrName: string, fi
     ctx.log.warn({ err: { message: (e as Error).message }, ptr: ptrName }, 'reverse DNS check: the PTR name did not resolve');
   }
   return forwardConfirmed(address, ptrName, atProvider, resolved);
-}
-
-async function guarded<T>(ctx: AppContext, caller: Caller, projectId: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (isProviderError(e) && e.providerCode === 'PROVIDER_TOKEN_READ_ONLY') await markTokenReadOnly(ctx, caller, projectId);
-    throw e;
-  }
 }
 
 export async function provisionIp(ctx: AppContext, caller: Caller, nodeId: string, input: { rdns_zone?: string | undefined }): Promise<ProvisionedIp> {
@@ -128,7 +119,9 @@ export async function provisionIp(ctx: AppContext, caller: Caller, nodeId: strin
       })
       .returning('id')
       .executeTakeFirstOrThrow();
-    await tx.updateTable('provisioning_intents').set({ status: 'done', resource_id: fip.id, updated_at: now }).where('id', '=', intent.id).execute();
+    const stillPending = await tx.updateTable('provisioning_intents').set({ status: 'done', resource_id: fip.id, updated_at: now }).where('id', '=', intent.id).where('status', '=', 'pending').returning('id').executeTakeFirst();
+    // cancelled while this run waited: the cancel released the IP, a row would point at nothing
+    if (!stillPending) throw conflict(`the purchase of this IP was cancelled (intent ${key}) while it ran`, { idempotency_key: key });
     await writeAudit(tx, caller, {
       action: 'ip.provision',
       targetType: 'ip_address',
@@ -173,19 +166,11 @@ export async function retireIpFromProvider(ctx: AppContext, caller: Caller, ipId
       await writeAudit(tx, caller, { action: 'ip.state.retired', targetType: 'ip_address', targetId: ipId, details: { before: ip.state, reason: 'released to the provider' } });
     });
   }
-  const released = await guarded(ctx, caller, ip.projectId, () => releaseAtProvider(provider, ip.fipId, ip.address));
+  const released = await guarded(ctx, caller, ip.projectId, () => releaseFloatingIp(provider, ip.fipId, ip.address));
   const now = ctx.now();
   await inTransaction(ctx.db, async (tx) => {
     await tx.updateTable('ip_addresses').set({ rdns_verified_at: null, updated_at: now }).where('id', '=', ipId).execute();
     await writeAudit(tx, caller, { action: 'ip.provider_release', targetType: 'ip_address', targetId: ipId, details: { provider_floating_ip_id: ip.fipId, released } });
   });
   return { ip: await getIp(ctx, ipId), released };
-}
-
-async function releaseAtProvider(provider: CloudProvider, fipId: string, address: string): Promise<boolean> {
-  const fip = await provider.getFloatingIp(fipId);
-  if (!fip) return false;
-  if (fip.reverseDns.some((r) => r.ip === address)) await provider.waitForActions([await provider.setReverseDns(fipId, address, null)]);
-  if (fip.serverId) await provider.waitForActions([await provider.unassignFloatingIp(fipId)]);
-  return provider.deleteFloatingIp(fipId);
 }

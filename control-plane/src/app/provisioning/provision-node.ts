@@ -173,11 +173,15 @@ export async function provisionNode(ctx: AppContext, caller: Caller, input: Prov
         updated_at: now,
       })
       .execute();
-    await tx
+    const stillPending = await tx
       .updateTable('provisioning_intents')
       .set({ status: 'done', resource_id: server.id, node_token_enc: null, node_token_key_id: null, updated_at: now })
       .where('id', '=', intentId)
-      .execute();
+      .where('status', '=', 'pending')
+      .returning('id')
+      .executeTakeFirst();
+    // cancelled while this run waited: the cancel deleted the server, a node row would point at nothing
+    if (!stillPending) throw conflict(`the provisioning of ${input.name} was cancelled (intent ${key}) while it ran`, { idempotency_key: key });
     await writeAudit(tx, caller, {
       action: 'node.provision',
       targetType: 'node',

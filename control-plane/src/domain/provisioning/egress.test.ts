@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EGRESS_STATES, mayCarryExternalMail, nextEgressState, type EgressEvent, type Port25Egress } from './egress.js';
+import { EGRESS_STATES, mayCarryExternalMail, nextEgressState, PROBE_OUTCOMES, probeVerdict, type EgressEvent, type Port25Egress, type ProbeOutcome, type ProbeVerdict } from './egress.js';
 
 describe('port-25 egress state', () => {
   const table: [Port25Egress, EgressEvent, Port25Egress][] = [
@@ -11,7 +11,8 @@ describe('port-25 egress state', () => {
     ['blocked', { kind: 'probe', connected: true }, 'open'],
     ['requested', { kind: 'probe', connected: false }, 'requested'],
     ['blocked', { kind: 'probe', connected: false }, 'blocked'],
-    ['open', { kind: 'probe', connected: false }, 'blocked'],
+    // one node's failed probe stops that node, not the project
+    ['open', { kind: 'probe', connected: false }, 'open'],
     ['open', { kind: 'limit_denied' }, 'blocked'],
   ];
   it.each(table)('%s + %j → %s', (from, ev, to) => expect(nextEgressState(from, ev)).toBe(to));
@@ -41,11 +42,47 @@ describe('port-25 egress state', () => {
     );
   });
 
-  it('property: a failed probe never leaves the project open; a good one always opens it', () => {
+  it('property: a good probe always opens the project; a failed one never changes it', () => {
     fc.assert(
       fc.property(fc.constantFrom(...EGRESS_STATES), fc.boolean(), (s, connected) => {
         const next = nextEgressState(s, { kind: 'probe', connected });
-        expect(next === 'open').toBe(connected);
+        expect(next).toBe(connected ? 'open' : s);
+      }),
+    );
+  });
+
+  it('property: only limit_denied closes an open project', () => {
+    const events: EgressEvent[] = [{ kind: 'limit_requested' }, { kind: 'limit_granted' }, { kind: 'limit_denied' }, { kind: 'probe', connected: true }, { kind: 'probe', connected: false }];
+    fc.assert(
+      fc.property(fc.constantFrom(...events), (ev) => {
+        expect(nextEgressState('open', ev) !== 'open').toBe(ev.kind === 'limit_denied');
+      }),
+    );
+  });
+});
+
+describe('a probe\'s verdict', () => {
+  const table: [ProbeOutcome[], ProbeVerdict][] = [
+    [['greeted'], 'connected'],
+    [['timed_out', 'timed_out', 'greeted'], 'connected'],
+    [['connected'], 'connected'],
+    [['refused', 'connected'], 'connected'],
+    [['timed_out', 'timed_out', 'timed_out'], 'blocked'],
+    [['unreachable'], 'blocked'],
+    [['refused', 'no_address'], 'blocked'],
+    [['no_address', 'no_address'], 'inconclusive'],
+    [['error'], 'inconclusive'],
+    [['no_address', 'error'], 'inconclusive'],
+    [[], 'inconclusive'],
+  ];
+  it.each(table)('%j → %s', (outcomes, verdict) => expect(probeVerdict(outcomes)).toBe(verdict));
+
+  it('property: the order of attempts never matters, and one handshake is enough', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...PROBE_OUTCOMES), { maxLength: 8 }), (outcomes) => {
+        const v = probeVerdict(outcomes);
+        expect(probeVerdict([...outcomes].reverse())).toBe(v);
+        expect(v === 'connected').toBe(outcomes.includes('greeted') || outcomes.includes('connected'));
       }),
     );
   });

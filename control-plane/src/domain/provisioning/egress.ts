@@ -30,9 +30,11 @@ export type EgressEvent =
   | { kind: 'probe'; connected: boolean };
 
 /**
- * The project's next egress state. A successful probe opens it whatever was recorded (the block is
- * demonstrably gone); a failed probe closes an `open` project back to `blocked` (the provider can
- * re-block, and mail must stop going there), but does not undo a pending request.
+ * The project's next egress state. A successful probe opens it whatever was recorded: the block is
+ * demonstrably gone. A failed probe leaves the project as it is and stops only the node that ran it
+ * (mayCarryExternalMail): one node's broken route or a flaky minute must not take a whole account's
+ * fleet off the air, and when the provider does re-block the account every node's probe fails and
+ * each node stops on its own evidence. Only the operator's `limit_denied` closes a project.
  */
 export function nextEgressState(current: Port25Egress, event: EgressEvent): Port25Egress {
   switch (event.kind) {
@@ -44,9 +46,39 @@ export function nextEgressState(current: Port25Egress, event: EgressEvent): Port
     case 'limit_denied':
       return 'blocked';
     case 'probe':
-      if (event.connected) return 'open';
-      return current === 'open' ? 'blocked' : current;
+      return event.connected ? 'open' : current;
   }
+}
+
+/**
+ * What a node saw trying one public MX on port 25 (mta-nodes/bin/kcp-egress-probe reports these; the
+ * verdict is drawn here, once, not on the node):
+ * - `greeted`: the TCP handshake completed and the MX sent its 220 greeting
+ * - `connected`: the handshake completed but the greeting was missing or not 220 (a busy or
+ *   greylisting MX): port 25 still demonstrably leaves the host
+ * - `timed_out`, `refused`, `unreachable`: no connection (how a provider's block looks)
+ * - `no_address`: the MX name did not resolve: says nothing about port 25
+ * - `error`: anything else on the node (no evidence either way)
+ */
+export const PROBE_OUTCOMES = ['greeted', 'connected', 'timed_out', 'refused', 'unreachable', 'no_address', 'error'] as const;
+export type ProbeOutcome = (typeof PROBE_OUTCOMES)[number];
+
+export type ProbeVerdict = 'connected' | 'blocked' | 'inconclusive';
+
+/**
+ * One probe's verdict from its attempts: connected when any MX took the connection; blocked when none
+ * did and at least one attempt was refused the connection itself; inconclusive when no attempt got as
+ * far as connecting (names that did not resolve, local errors), which must not read as a block.
+ *
+ * @example
+ * probeVerdict(['timed_out', 'greeted']) // → 'connected'
+ * probeVerdict(['timed_out', 'no_address']) // → 'blocked'
+ * probeVerdict(['no_address']) // → 'inconclusive'
+ */
+export function probeVerdict(outcomes: readonly ProbeOutcome[]): ProbeVerdict {
+  if (outcomes.some((o) => o === 'greeted' || o === 'connected')) return 'connected';
+  if (outcomes.some((o) => o === 'timed_out' || o === 'refused' || o === 'unreachable')) return 'blocked';
+  return 'inconclusive';
 }
 
 /** The latest probe a node ran, if any. */

@@ -36,7 +36,10 @@ export const nodeSchema = z
     applied_at: timestamp.nullable(),
     provider_project_id: z.string().nullable().openapi({ description: 'bought through this provider project (POST /v1/nodes/provision); null: registered by hand' }),
     provider_server_id: z.string().nullable(),
-    port25_probe: z.object({ connected: z.boolean(), at: timestamp }).nullable().openapi({ description: "the node's last port-25 probe; external mail needs a recent successful one on provisioned nodes" }),
+    port25_probe: z
+      .object({ connected: z.boolean(), at: timestamp, detail: z.string().nullable().openapi({ description: 'what the last probe tried and saw, e.g. "greeted mx.example:25 (192.0.2.7)"; also set by an inconclusive probe' }) })
+      .nullable()
+      .openapi({ description: "the node's last conclusive port-25 probe; external mail on provisioned nodes needs a successful one" }),
     created_at: timestamp,
     updated_at: timestamp,
   })
@@ -102,7 +105,7 @@ export function registerNodeRoutes(app: App): void {
   );
   app.openapi(
     createRoute({
-      method: 'delete', path: '/v1/nodes/{node_id}', tags, security, summary: 'Remove a node (it must have no IPs left)', middleware: [requireAuth('admin')] as const,
+      method: 'delete', path: '/v1/nodes/{node_id}', tags, security, summary: 'Remove a node registered by hand (it must have no IPs left); a bought node: POST /v1/nodes/{node_id}/retire-from-provider', middleware: [requireAuth('admin')] as const,
       request: { params: nodePath },
       responses: { 204: { description: 'Deleted' }, ...errorResponses },
     }),

@@ -7,12 +7,18 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { App } from '../app.js';
 import { callerOf } from '../env.js';
 import { requireAuth } from '../middleware/auth.js';
-import { errorResponses, idParam, json, slug, timestamp } from '../schemas.js';
+import { requireNode } from '../middleware/node-auth.js';
+import { AppError } from '../../domain/shared/errors.js';
+import { PROBE_OUTCOMES } from '../../domain/provisioning/egress.js';
+import { recordNodeProbe } from '../../app/provisioning/egress-probes.js';
+import { errorResponses, idParam, json, page, pageQuery, slug, timestamp } from '../schemas.js';
 import { ipSchema } from './ip-addresses.js';
 import { nodeSchema } from './nodes.js';
 import { getProviderProject, listProviderProjects, recordEgressEvent, registerProviderProject } from '../../app/provisioning/provider-projects.js';
 import { provisionNode } from '../../app/provisioning/provision-node.js';
 import { provisionIp, retireIpFromProvider, verifyIpRdns } from '../../app/provisioning/provision-ip.js';
+import { cancelProvisioningIntent, listProvisioningIntents } from '../../app/provisioning/intents.js';
+import { retireNodeFromProvider } from '../../app/provisioning/retire-node.js';
 
 const problem = { content: errorResponses[400].content };
 const providerErrors = {
@@ -71,8 +77,75 @@ const provisionedIp = z
   .object({ ip: ipSchema, provider_floating_ip_id: z.string(), ptr_name: z.string(), rdns_verified: z.boolean().openapi({ description: 'forward-confirmed reverse DNS holds; until it does the IP carries no mail' }), adopted: z.boolean(), monthly_cost: cost })
   .openapi('ProvisionedIp');
 
+const probeBody = z
+  .strictObject({
+    attempts: z
+      .array(
+        z.strictObject({
+          host: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'a host name or IP address'),
+          port: z.number().int().min(1).max(65535),
+          address: z.string().regex(/^[0-9A-Fa-f.:]{2,45}$/, 'an IP address').optional(),
+          outcome: z.enum(PROBE_OUTCOMES).openapi({ description: 'greeted (220), connected (handshake, no 220), timed_out, refused, unreachable, no_address (did not resolve), error' }),
+          detail: z.string().max(200).optional().openapi({ description: "the greeting's first line or the socket error" }),
+        }),
+      )
+      .min(1)
+      .max(10),
+  })
+  .openapi('EgressProbe');
+const probeResult = z
+  .object({
+    node_id: z.string(),
+    verdict: z.enum(['connected', 'blocked', 'inconclusive']).openapi({ description: 'connected: an MX took the connection; blocked: none did and some refused or never answered; inconclusive: nothing got as far as connecting (changes nothing)' }),
+    port25_probe: z.object({ connected: z.boolean(), at: timestamp }).nullable(),
+    project_egress: egress.nullable().openapi({ description: "the node's provider project after the probe; null for a node registered by hand" }),
+  })
+  .openapi('EgressProbeResult');
+
 const tags = ['provisioning'];
 const security = [{ bearer: [] }];
+
+const releasedIp = z.object({
+  ip_id: z.string().nullable().openapi({ description: 'null: a Floating IP a crashed purchase left without an IP row' }),
+  address: z.string(),
+  provider_floating_ip_id: z.string(),
+  released: z.boolean().openapi({ description: 'false: it was already gone at the provider' }),
+});
+const retiredNode = z
+  .object({
+    node_id: z.string(),
+    name: z.string(),
+    provider_server_id: z.string(),
+    server_deleted: z.boolean().openapi({ description: 'false: the server was already gone (a re-run after a crash)' }),
+    released_ips: z.array(releasedIp),
+    removed_ip_ids: z.array(z.string()).openapi({ description: 'the retired IP rows removed with the node' }),
+  })
+  .openapi('NodeRetirement');
+const intentStatus = z.enum(['pending', 'done', 'cancelled']);
+const intentSchema = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['server', 'floating_ip']),
+    project_id: z.string(),
+    project_name: z.string(),
+    node_id: z.string().nullable(),
+    node_name: z.string().nullable(),
+    idempotency_key: z.string().openapi({ description: 'the label (kcp.intent) the provider resources of this intent carry' }),
+    status: intentStatus,
+    spec: z.record(z.string(), z.unknown()).openapi({ description: 'what it buys (server type, location; or home location, rDNS zone)' }),
+    resource_id: z.string().nullable().openapi({ description: 'the provider id of what it created, once done' }),
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .openapi('ProvisioningIntent');
+const intentQuery = pageQuery.extend({ status: intentStatus.optional().openapi({ param: { name: 'status', in: 'query' } }) });
+const cancelledIntent = z
+  .object({
+    intent: intentSchema,
+    deleted_servers: z.array(z.string()),
+    released_floating_ips: z.array(z.object({ id: z.string(), address: z.string() })),
+  })
+  .openapi('ProvisioningIntentCancel');
 
 
 export function registerProvisioningRoutes(app: App): void {
@@ -112,6 +185,18 @@ export function registerProvisioningRoutes(app: App): void {
   );
   app.openapi(
     createRoute({
+      method: 'post', path: '/v1/nodes/{node_id}/egress-probe', tags, security, summary: "A node's own port-25 probe (mta-nodes/bin/kcp-egress-probe), with its node token; the verdict is drawn here", middleware: [requireNode()] as const,
+      request: { params: idParam('node_id'), body: { content: { 'application/json': { schema: probeBody } }, required: true } },
+      responses: { 200: json(probeResult, 'Recorded'), ...errorResponses },
+    }),
+    async (c) => {
+      const nodeId = c.req.valid('param').node_id;
+      if (c.var.node.id !== nodeId) throw new AppError('FORBIDDEN', 'a node may only report its own probe');
+      return c.json(await recordNodeProbe(c.var.ctx, nodeId, c.var.requestId, c.req.valid('json').attempts), 200);
+    },
+  );
+  app.openapi(
+    createRoute({
       method: 'post', path: '/v1/nodes/provision', tags, security, summary: 'Buy a node server (type and location from the catalog) that enrols itself; re-running after a failure adopts what was created', middleware: [requireAuth('admin')] as const,
       request: { body: { content: { 'application/json': { schema: provisionNodeBody } }, required: true } },
       responses: { 201: json(provisionedNode, 'Provisioned'), ...providerErrors },
@@ -144,5 +229,29 @@ export function registerProvisioningRoutes(app: App): void {
       responses: { 200: json(z.object({ ip: ipSchema, released: z.boolean() }).openapi('IpRelease'), 'Released'), ...providerErrors },
     }),
     async (c) => c.json(await retireIpFromProvider(c.var.ctx, callerOf(c), c.req.valid('param').ip_id), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/v1/nodes/{node_id}/retire-from-provider', tags, security, summary: 'Retire a bought node: its retired IPs released, its server deleted at the provider, then the node removed (409 while an IP is not retired)', middleware: [requireAuth('admin')] as const,
+      request: { params: idParam('node_id') },
+      responses: { 200: json(retiredNode, 'Retired and removed'), ...providerErrors },
+    }),
+    async (c) => c.json(await retireNodeFromProvider(c.var.ctx, callerOf(c), c.req.valid('param').node_id), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/provisioning-intents', tags, security, summary: 'List provisioning intents, newest first (never their sealed node tokens)', middleware: [requireAuth('admin')] as const,
+      request: { query: intentQuery },
+      responses: { 200: json(page(intentSchema, 'ProvisioningIntentPage'), 'Intents'), ...errorResponses },
+    }),
+    async (c) => c.json(await listProvisioningIntents(c.var.ctx, c.req.valid('query')), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/v1/provisioning-intents/{intent_id}/cancel', tags, security, summary: 'Give up a pending provisioning: what the provider holds under its key is deleted, the intent cancelled (409 unless pending)', middleware: [requireAuth('admin')] as const,
+      request: { params: idParam('intent_id') },
+      responses: { 200: json(cancelledIntent, 'Cancelled'), ...providerErrors },
+    }),
+    async (c) => c.json(await cancelProvisioningIntent(c.var.ctx, callerOf(c), c.req.valid('param').intent_id), 200),
   );
 }
