@@ -12,7 +12,9 @@ Environment:
 Groups: kumomta_nodes (every node), region_<region> (e.g. region_fsn1; "-" becomes "_"), canary and
 not_canary (the autopilot's canary nodes and the rest), provider_<provider>.
 Host variables: kcp_node_id, kcp_node_name, kcp_region, kcp_provider, kcp_canary, kcp_public_address,
-kcp_relay_host, kcp_relay_port, kcp_admin_url, kcp_applied_policy_version_id, and ansible_host.
+kcp_relay_host, kcp_relay_port, kcp_admin_url, kcp_applied_policy_version_id, kcp_floating_ips (the
+addresses of the Floating IPs the control plane bought for the node and has not retired, from
+GET /v1/ips: the kumomta_node role configures them on the interface), and ansible_host.
 
 Usage (Ansible calls it): control_plane.py --list | --host <name>
 """
@@ -68,31 +70,45 @@ def get(base, path, tok, ctx):
         fail("GET %s: not JSON" % path)
 
 
-def nodes():
-    base = os.environ.get("KCP_API_URL", "").strip().rstrip("/")
-    if not re.match(r"^https?://", base):
-        fail("set KCP_API_URL to the control plane's API, e.g. https://cp.example.net:8080")
-    ca = os.environ.get("KCP_CA_FILE", "").strip()
-    ctx = ssl.create_default_context(cafile=ca) if ca else None
-    tok = token()
+def every(base, path, tok, ctx):
     items, cursor = [], None
     while True:
         query = {"limit": PAGE}
         if cursor:
             query["cursor"] = cursor
-        page = get(base, "/v1/nodes?" + urllib.parse.urlencode(query), tok, ctx)
+        page = get(base, path + "?" + urllib.parse.urlencode(query), tok, ctx)
         items.extend(page.get("items", []))
         cursor = page.get("next_cursor")
         if not cursor:
             return items
 
 
+def fleet():
+    base = os.environ.get("KCP_API_URL", "").strip().rstrip("/")
+    if not re.match(r"^https?://", base):
+        fail("set KCP_API_URL to the control plane's API, e.g. https://cp.example.net:8080")
+    ca = os.environ.get("KCP_CA_FILE", "").strip()
+    ctx = ssl.create_default_context(cafile=ca) if ca else None
+    tok = token()
+    return every(base, "/v1/nodes", tok, ctx), every(base, "/v1/ips", tok, ctx)
+
+
 def group_name(prefix, value):
     return prefix + re.sub(r"[^A-Za-z0-9_]", "_", str(value))
 
 
-def inventory(items):
+def floating_ips(ips):
+    """node id -> the bought, unretired addresses on it (hand-registered IPs are the operator's to configure)"""
+    out = {}
+    for ip in sorted(ips, key=lambda i: i["address"]):
+        if ip.get("provider_floating_ip_id") and ip.get("state") != "retired":
+            out.setdefault(ip["node_id"], []).append(re.sub(r"/(32|128)$", "", ip["address"]))
+    return out
+
+
+def inventory(items, ips=()):
     address_field = os.environ.get("KCP_INVENTORY_SSH_ADDRESS", "public_address")
+    bought = floating_ips(ips)
     hostvars, groups = {}, {}
 
     def add(group, host):
@@ -112,6 +128,7 @@ def inventory(items):
             "kcp_relay_port": n.get("relay_port", 2525),
             "kcp_admin_url": n.get("admin_url"),
             "kcp_applied_policy_version_id": n.get("applied_policy_version_id"),
+            "kcp_floating_ips": bought.get(n["id"], []),
         }
         add("kumomta_nodes", name)
         add(group_name("region_", n["region"]), name)
@@ -131,7 +148,7 @@ def main():
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--host")
     args = ap.parse_args()
-    inv = inventory(nodes())
+    inv = inventory(*fleet())
     if args.host:
         json.dump(inv["_meta"]["hostvars"].get(args.host, {}), sys.stdout, indent=2)
     else:

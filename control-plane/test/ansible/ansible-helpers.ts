@@ -71,10 +71,14 @@ export async function ensureAnsible(what: string): Promise<Ansible | null> {
   };
 }
 
+/** The user the tests run as and its primary group: who owns what a role lays down without become. */
+export function localUser(): { user: string; group: string } {
+  return { user: userInfo().username, group: spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout.trim() };
+}
+
 /** kumomta_node's variables for a node under dir, run as this user without systemd. */
 export function localNodeVars(dir: string, release: { kumod: string | null; shareDir: string | null }, extra: Record<string, unknown>): Record<string, unknown> {
-  const me = userInfo();
-  const group = spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout.trim();
+  const { user, group } = localUser();
   return {
     kumomta_node_install_method: 'binary',
     kumomta_node_binary_src: release.kumod,
@@ -82,9 +86,9 @@ export function localNodeVars(dir: string, release: { kumod: string | null; shar
     kumomta_node_prefix: path.join(dir, 'opt/kumomta'),
     kumomta_node_use_systemd: false,
     kumomta_node_manage_user: false,
-    kumomta_node_user: me.username,
+    kumomta_node_user: user,
     kumomta_node_group: group,
-    kumomta_node_file_owner: me.username,
+    kumomta_node_file_owner: user,
     kumomta_node_file_group: group,
     kumomta_node_spool_dir: path.join(dir, 'spool'),
     kumomta_node_log_dir: path.join(dir, 'logs'),
@@ -101,10 +105,10 @@ export function localNodeVars(dir: string, release: { kumod: string | null; shar
   };
 }
 
-/** Write <dir>/<name> (JSON is YAML) applying the role to localhost, then post_tasks if any. */
-export function writeLocalPlaybook(dir: string, name: string, vars: Record<string, unknown>, postTasks: unknown[] = []): string {
+/** Write <dir>/<name> (JSON is YAML) applying the role (kumomta_node unless named) to localhost, then post_tasks if any. */
+export function writeLocalPlaybook(dir: string, name: string, vars: Record<string, unknown>, postTasks: unknown[] = [], role = 'kumomta_node'): string {
   const file = path.join(dir, name);
-  const play = [{ name: 'A node on this machine', hosts: 'localhost', connection: 'local', gather_facts: false, become: false, vars, roles: ['kumomta_node'], post_tasks: postTasks }];
+  const play = [{ name: `${role} on this machine`, hosts: 'localhost', connection: 'local', gather_facts: false, become: false, vars, roles: [role], post_tasks: postTasks }];
   writeFileSync(file, JSON.stringify(play, null, 2));
   return file;
 }

@@ -36,7 +36,7 @@ const playbooks = readdirSync(ansibleDir).filter((f) => f.endsWith('.yml')).sort
 
 describe('ansible/: lint and syntax', () => {
   it('has the playbooks of the issue', () => {
-    expect(playbooks).toEqual(expect.arrayContaining(['add-node.yml', 'roll-node-runtime.yml', 'rotate-node-token.yml', 'site.yml']));
+    expect(playbooks).toEqual(expect.arrayContaining(['add-node.yml', 'provision-node.yml', 'roll-node-runtime.yml', 'rotate-node-token.yml', 'site.yml']));
   });
 
   it('ansible-lint passes on every role and playbook (production profile)', async (ctx) => {
@@ -82,6 +82,12 @@ describe('ansible/inventory/control_plane.py against GET /v1/nodes', () => {
     '': { items: [node(1, 'fsn1', true), node(2, 'fsn1', false)], next_cursor: 'c2' },
     c2: { items: [node(3, 'nbg1', false)], next_cursor: null },
   };
+  const ip = (address: string, nodeId: number, state: string, bought: boolean) => ({ id: `ip-${address}`, address, node_id: `00000000-0000-4000-8000-00000000000${nodeId}`, state, provider_floating_ip_id: bought ? `${nodeId}7` : null });
+  const ipPages: Record<string, { items: unknown[]; next_cursor: string | null }> = {
+    '': { items: [ip('198.51.100.9/32', 1, 'active', true), ip('198.51.100.8', 1, 'warming', true)], next_cursor: 'i2' },
+    // a retired one is gone from the interface; one registered by hand is the operator's to configure
+    i2: { items: [ip('198.51.100.7', 1, 'retired', true), ip('203.0.113.50', 2, 'active', false), ip('2001:db8::5', 3, 'active', true)], next_cursor: null },
+  };
   const seen: string[] = [];
   let server: Server;
   let url = '';
@@ -94,7 +100,8 @@ describe('ansible/inventory/control_plane.py against GET /v1/nodes', () => {
         res.writeHead(401, { 'content-type': 'application/problem+json' });
         return res.end(JSON.stringify({ title: 'Unauthorized', status: 401, detail: 'a valid bearer token is required' }));
       }
-      const page = u.pathname === '/v1/nodes' ? pages[u.searchParams.get('cursor') ?? ''] : undefined;
+      const cursor = u.searchParams.get('cursor') ?? '';
+      const page = u.pathname === '/v1/nodes' ? pages[cursor] : u.pathname === '/v1/ips' ? ipPages[cursor] : undefined;
       if (!page) {
         res.writeHead(404);
         return res.end();
@@ -114,7 +121,7 @@ describe('ansible/inventory/control_plane.py against GET /v1/nodes', () => {
     const r = await inventory({});
     expect(r.status, shown(r)).toBe(0);
     const inv = JSON.parse(r.stdout);
-    expect(seen).toEqual(['GET /v1/nodes?limit=200', 'GET /v1/nodes?limit=200&cursor=c2']);
+    expect(seen).toEqual(['GET /v1/nodes?limit=200', 'GET /v1/nodes?limit=200&cursor=c2', 'GET /v1/ips?limit=200', 'GET /v1/ips?limit=200&cursor=i2']);
     expect(inv.kumomta_nodes.hosts).toEqual(['mta-fsn1-1', 'mta-fsn1-2', 'mta-nbg1-3']);
     expect(inv.region_fsn1.hosts).toEqual(['mta-fsn1-1', 'mta-fsn1-2']);
     expect(inv.region_nbg1.hosts).toEqual(['mta-nbg1-3']);
@@ -129,7 +136,9 @@ describe('ansible/inventory/control_plane.py against GET /v1/nodes', () => {
       kcp_relay_host: '10.0.0.3',
       kcp_relay_port: 2626,
     });
-    expect(inv._meta.hostvars['mta-fsn1-1']).toMatchObject({ kcp_canary: true, kcp_relay_port: 2525 });
+    expect(inv._meta.hostvars['mta-fsn1-1']).toMatchObject({ kcp_canary: true, kcp_relay_port: 2525, kcp_floating_ips: ['198.51.100.8', '198.51.100.9'] });
+    expect(inv._meta.hostvars['mta-fsn1-2'].kcp_floating_ips).toEqual([]);
+    expect(inv._meta.hostvars['mta-nbg1-3'].kcp_floating_ips).toEqual(['2001:db8::5']);
   });
 
   it('reads the token from a file, answers --host, and is what ansible-inventory sees', async (ctx) => {

@@ -5,21 +5,30 @@
  *      kumomta_node role and runs the playbooks' health check (tasks/node-health.yml): kumod's HTTP
  *      listener answers and GET /v1/policy/status reports the node up_to_date, so the kumod the role
  *      laid down pulled, verified, installed and runs its policy;
- *   2. rotate-node-token.yml, with the dynamic inventory reading the same control plane, rotates the
+ *   2. that kumod relays: a tenant made through the API (domain, credential, placed in the pool of the
+ *      node's IP) submits a message over SMTP to the real submission gateway, which answers 250 with
+ *      kumod's own reply (the spool id the delivered message's Received header carries); the message
+ *      reaches the SMTP server standing for the internet (MX from the test's DNS server, given to the
+ *      node as kumomta_node_dns_name_servers, its port as kumomta_node_egress_overrides) from the IP
+ *      placement chose, DKIM-signed for the tenant's domain, and kumod's log hook brings its Delivery
+ *      record back to the control plane (the tenant's trust counts it);
+ *   3. rotate-node-token.yml, with the dynamic inventory reading the same control plane, rotates the
  *      token, restarts kumod on the new one, vaults it, and sees the node up to date again;
- *   3. roll-node-runtime.yml rolls a changed runtime (the token read back from the vault) and checks
+ *   4. roll-node-runtime.yml rolls a changed runtime (the token read back from the vault) and checks
  *      the node after it.
  */
-import { cpSync, appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.js';
-import { expectJson, startHarness, type Harness } from '../support/harness.js';
+import { startDnsServer, type DnsServer } from '../support/dns-server.js';
+import { expectJson, type Harness } from '../support/harness.js';
 import { kumoRelease, sayWhySkipped } from '../support/kumo-release.js';
-import { freePortForTest } from '../support/ports.js';
-import { ansibleDir, ensureAnsible, localNodeVars, run, shown, type Ansible, type Run } from './ansible-helpers.js';
+import { readyToSend, startTestGateway, submit, verifyDkimIn } from '../support/mail-flow.js';
+import { loopbackEgressOverrides } from '../support/node-dir.js';
+import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { ansibleDir, ensureAnsible, shown, type Run } from './ansible-helpers.js';
+import { liveDkimDir, liveNodeVars, startPlaybookRig, type PlaybookRig } from './playbook-rig.js';
 
 const release = kumoRelease();
 if (!release.kumod || !release.shareDir) {
@@ -27,76 +36,40 @@ if (!release.kumod || !release.shareDir) {
 }
 
 describe.skipIf(!release.kumod || !release.shareDir)('add-node.yml, rotate-node-token.yml and roll-node-runtime.yml against a running control plane', () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'kcp-ansible-live-'));
-  const ctl = path.join(dir, 'opt/kumomta/sbin/kcp-kumodctl');
-  const cpDir = path.join(dir, 'opt/kumomta/etc/policy/cp');
-  const vaultPass = path.join(dir, 'vault-pass');
-  // the inventory script in a directory of the test's own, so the host_vars the playbooks write beside
-  // it (kcp_host_vars_dir) are the ones Ansible reads on the next run
-  const inventoryDir = path.join(dir, 'inventory');
-  const vaultFile = path.join(inventoryDir, 'host_vars/ansible-1/vault.yml');
-  let ansible: Ansible | null = null;
+  let rig: PlaybookRig | null = null;
   let h: Harness | undefined;
-  let closeApi: (() => Promise<void>) | undefined;
-  let apiUrl = '';
+  let dir = '';
+  let cpDir = '';
   let relayPort = 0;
-  let extraVars = '';
   let added: Run;
   let node: { id: string; relay_port: number } | undefined;
+  // the internet for the node's relay: a DNS server answering MX, one SMTP server
+  let dns: DnsServer | undefined;
+  let internet: SmtpSink | undefined;
 
-  const playbook = (file: string, args: string[] = []) =>
-    run(path.join(ansible!.bin, 'ansible-playbook'), ['-i', path.join(inventoryDir, 'control_plane.py'), '-e', `@${extraVars}`, ...args, file], {
-      cwd: ansibleDir,
-      env: { ...ansible!.env, KCP_API_URL: apiUrl, KCP_API_TOKEN: h!.adminToken, ANSIBLE_VAULT_PASSWORD_FILE: vaultPass },
-      timeoutMs: 150_000,
-    });
-  const kumodLog = () => (existsSync(path.join(dir, 'kumod.log')) ? readFileSync(path.join(dir, 'kumod.log'), 'utf8').slice(-4000) : '(no kumod log)');
+  const playbook = (file: string, args: string[] = []) => rig!.playbook(file, args);
+  const kumodLog = () => rig!.kumodLog();
   const nodeStatus = async () => (await expectJson(await h!.request('GET', '/v1/policy/status'), 200)).nodes.find((n: { node_id: string }) => n.node_id === node?.id);
-  const vaulted = async () => (await run(path.join(ansible!.bin, 'ansible-vault'), ['view', '--vault-password-file', vaultPass, vaultFile], { env: ansible!.env })).stdout.trim();
+  const vaulted = () => rig!.vaulted('ansible-1');
   const settingsToken = () => /node_token = '([^']+)'/.exec(readFileSync(path.join(cpDir, 'node_settings.lua'), 'utf8'))![1]!;
 
   beforeAll(async () => {
-    ansible = await ensureAnsible('the playbooks against a running control plane');
+    const ansible = await ensureAnsible('the playbooks against a running control plane');
     if (!ansible) return;
-    const [apiPort, inboundPort, httpPort] = [await freePortForTest(), await freePortForTest(), await freePortForTest()];
-    relayPort = await freePortForTest();
-    const dkimDir = path.join(dir, 'opt/kumomta/etc/dkim');
-    h = await startHarness({ CP_POLICY_DKIM_KEY_DIR: dkimDir, CP_NODE_STALE_MS: '60000' });
-    const harness = h;
-    await new Promise<void>((resolve) => {
-      const server = serve({ fetch: harness.app.fetch, hostname: '127.0.0.1', port: apiPort }, () => resolve());
-      closeApi = () => new Promise<void>((r) => server.close(() => r()));
+    rig = await startPlaybookRig(ansible, { prefix: 'kcp-ansible-live-', env: (_url, d) => ({ CP_POLICY_DKIM_KEY_DIR: liveDkimDir(d), CP_NODE_STALE_MS: '60000' }) });
+    ({ h, dir } = rig);
+    cpDir = path.join(dir, 'opt/kumomta/etc/policy/cp');
+    internet = await startSmtpSink();
+    dns = await startDnsServer({ mx: { 'inbox.test': [{ exchange: 'mx.inbox.test' }] }, a: { 'mx.inbox.test': ['127.0.0.1'] } });
+    const live = await liveNodeVars(rig, release, 'ansible-1.kumod.test', {
+      // the relay's way out: MX from the test's DNS server, the internet one SMTP server on loopback
+      kumomta_node_dns_name_servers: [dns.address],
+      kumomta_node_egress_overrides: loopbackEgressOverrides(internet.port),
     });
-    apiUrl = `http://127.0.0.1:${apiPort}`;
-    writeFileSync(vaultPass, 'test vault password\n', { mode: 0o600 });
-    mkdirSync(inventoryDir);
-    symlinkSync(path.join(ansibleDir, 'inventory/control_plane.py'), path.join(inventoryDir, 'control_plane.py'));
-    extraVars = path.join(dir, 'extra-vars.json');
-    // only what this machine needs differently: the node's id, token, key and control plane URL come
-    // from the playbooks themselves (the API, the inventory, group_vars)
-    writeFileSync(
-      extraVars,
-      JSON.stringify({
-        ...localNodeVars(dir, release, {
-          kumomta_node_relay_listen: `127.0.0.1:${relayPort}`,
-          kumomta_node_inbound_listen: `127.0.0.1:${inboundPort}`,
-          kumomta_node_http_listen: `127.0.0.1:${httpPort}`,
-          kumomta_node_redis_url: h.ctx.config.redisUrl,
-          kumomta_node_hostname: 'ansible-1.kumod.test',
-          kumomta_node_poll_interval_seconds: 1,
-          kumomta_node_dkim_key_dir: dkimDir,
-          // the release's share/ where it is (ansible.test.ts has the role copy it)
-          kumomta_node_share_src: '',
-          kumomta_node_kumo_share_dir: release.shareDir,
-        }),
-        ansible_connection: 'local',
-        ansible_become: false,
-        kcp_host_vars_dir: path.join(inventoryDir, 'host_vars'),
-        kcp_policy_wait_seconds: 60,
-        // the config monitor's 10 s are not what is tested here: the check after the roll is
-        kcp_runtime_settle_seconds: 2,
-      }),
-    );
+    relayPort = live.relayPort;
+    // the config monitor's 10 s are not what is tested here: the check after the roll is
+    rig.setVars({ ...live.vars, kcp_runtime_settle_seconds: 2 });
+    const harness = h;
     const adding = playbook('add-node.yml', ['-e', 'node_name=ansible-1', '-e', 'node_region=fsn1', '-e', 'node_public_address=127.0.0.1', '-e', `node_relay_port=${relayPort}`, '-e', 'node_canary=true']);
     // meanwhile, as an operator would: an IP in a pool for the new node, and a published policy
     node = await eventually('add-node.yml registered the node', async () => (await expectJson(await harness.request('GET', '/v1/nodes'), 200)).items.find((n: { name: string }) => n.name === 'ansible-1'), 60_000);
@@ -108,14 +81,13 @@ describe.skipIf(!release.kumod || !release.shareDir)('add-node.yml, rotate-node-
   }, 240_000);
 
   afterAll(async () => {
-    if (existsSync(ctl)) await run(ctl, ['stop']);
-    await closeApi?.();
-    await h?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await rig?.close();
+    await internet?.close();
+    await dns?.close();
   });
 
   it('add-node.yml registers, vaults, deploys, and the node runs its policy', async (ctx) => {
-    if (!ansible) return ctx.skip();
+    if (!rig) return ctx.skip();
     expect(added.status, `${shown(added)}\n--- kumod\n${kumodLog()}`).toBe(0);
     expect(added.stdout).toMatch(/TASK \[Wait until the node runs its current policy\][\s\S]*ok: \[ansible-1\]/);
     expect(node!.relay_port).toBe(relayPort);
@@ -124,13 +96,60 @@ describe.skipIf(!release.kumod || !release.shareDir)('add-node.yml, rotate-node-
     // the token of POST /v1/nodes: in node_settings.lua and, encrypted, in the node's host_vars; never in the output
     const token = settingsToken();
     expect(token).toMatch(/^node_/);
-    expect(readFileSync(vaultFile, 'utf8')).toMatch(/^\$ANSIBLE_VAULT;1\.1;AES256\n/);
+    expect(readFileSync(rig!.vaultFile('ansible-1'), 'utf8')).toMatch(/^\$ANSIBLE_VAULT;1\.1;AES256\n/);
     expect(await vaulted()).toBe(`kumomta_node_token: ${JSON.stringify(token)}`);
     expect(added.stdout + added.stderr).not.toContain(token);
   });
 
+  it('the kumod the role laid down relays a message from the gateway: from the placed IP, DKIM-signed, its delivery record back', async (ctx) => {
+    if (!rig || added.status !== 0) return ctx.skip();
+    const harness = h!;
+    // as an operator would, through the API: a tenant, its sending domain (its DNS records published),
+    // placed in the standard tier (the pool of the node's IP), an SMTP credential; then a publish
+    const tenant = await expectJson(await harness.request('POST', '/v1/tenants', { body: { slug: 'acme', display_name: 'Acme' } }), 201);
+    await readyToSend(harness, tenant.id, 'acme.test', dns!);
+    const creds = await expectJson<{ username: string; password: string }>(await harness.request('POST', `/v1/tenants/${tenant.id}/smtp-credentials`, { body: {} }), 201);
+    const published = (await expectJson(await harness.request('POST', '/v1/policy/publish', { body: {} }), 200)).results.find((r: { node_id: string }) => r.node_id === node!.id);
+    expect(published).toMatchObject({ changed: true });
+    // the node pulls it within its poll interval (1 s)
+    await eventually('the node runs the policy with the tenant', async () => {
+      const s = await nodeStatus();
+      return s?.up_to_date && s.applied_version === published.version ? s : undefined;
+    }, 30_000).catch((e: Error) => Promise.reject(new Error(`${e.message}\n--- kumod\n${kumodLog()}`)));
+    const gateway = await startTestGateway(harness);
+    try {
+      const info = await submit(gateway.submissionPort, creds, { from: 'Acme Sales <sales@acme.test>', to: 'reader@inbox.test', subject: 'via the node Ansible laid down', text: 'hello from the platform' });
+      // the gateway's 250 carries kumod's own reply to the data, with the spool id it gave the message
+      const spoolId = /^250 2\.0\.0 OK ids=([0-9a-f]{32})$/.exec(info.response)?.[1];
+      expect(spoolId, info.response).toBeDefined();
+      const [m] = await eventually('the message at the internet', async () => (internet!.messages.length > 0 ? internet!.messages : undefined), 30_000).catch((e: Error) =>
+        Promise.reject(new Error(`${e.message}\n--- kumod\n${kumodLog()}`)),
+      );
+      expect(internet!.messages).toHaveLength(1);
+      expect(m!.rcptTo).toEqual(['reader@inbox.test']);
+      // and it is that message: received by the node the role configured (its hostname) under that id,
+      // so the gateway's 250 came after kumod had accepted it
+      expect(m!.raw.toString()).toMatch(new RegExp(`^Received: from [^\r\n]*\r\n\\s+by ansible-1\\.kumod\\.test [^\r\n]*\r\n\\s+with ESMTP id ${spoolId} for <reader@inbox\\.test>;`, 'm'));
+      // from the one IP of the tenant's pool, kumod saying its rDNS name in EHLO
+      expect(m!.remoteAddress).toBe('127.0.0.2');
+      expect(m!.clientHostname).toBe('mta-127-0-0-2.kumod.test');
+      const dkim = await verifyDkimIn(dns!, m!.raw);
+      expect(dkim.results.map((r) => [r.signingDomain, r.status.result])).toEqual([['acme.test', 'pass']]);
+      // kumod's log hook posts the Delivery record (POST /v1/events/kumo, the node's token); the tenant's counts have it
+      const delivered = await eventually('the delivery record at the control plane', async () => {
+        const t = await expectJson(await harness.request('GET', `/v1/tenants/${tenant.id}/trust`), 200);
+        return t.counts.delivered > 0 ? t.counts : undefined;
+      }, 30_000);
+      expect(delivered).toMatchObject({ sent: 1, delivered: 1, bounced: 0 });
+      const record = await harness.ctx.db.selectFrom('delivery_events').selectAll().where('tenant_id', '=', tenant.id).where('record_type', '=', 'Delivery').executeTakeFirstOrThrow();
+      expect(record).toMatchObject({ node_id: node!.id, recipient: 'reader@inbox.test', outcome: 'delivered', egress_source: 'ip-127-0-0-2', response_code: 250 });
+    } finally {
+      await gateway.close();
+    }
+  }, 90_000);
+
   it('rotate-node-token.yml rotates, restarts kumod on the new token, vaults it, and checks the node', async (ctx) => {
-    if (!ansible || added.status !== 0) return ctx.skip();
+    if (!rig || added.status !== 0) return ctx.skip();
     const oldToken = settingsToken();
     const pidBefore = readFileSync(path.join(dir, 'kumod.pid'), 'utf8');
     const r = await playbook('rotate-node-token.yml');
@@ -146,7 +165,7 @@ describe.skipIf(!release.kumod || !release.shareDir)('add-node.yml, rotate-node-
   }, 180_000);
 
   it('roll-node-runtime.yml rolls a changed runtime to the node, the token read from its vault file, and checks it', async (ctx) => {
-    if (!ansible || added.status !== 0) return ctx.skip();
+    if (!rig || added.status !== 0) return ctx.skip();
     const runtime = path.join(dir, 'runtime-next');
     cpSync(path.join(ansibleDir, '../lua-policy/src'), runtime, { recursive: true });
     appendFileSync(path.join(runtime, 'cp_routing.lua'), '-- rolled by roll-node-runtime.yml\n');

@@ -156,6 +156,25 @@ describe('kcp-egress-probe', () => {
     expect(await fleetNews()).toBe(1);
   });
 
+  it('tells the gateways when a bought IP\'s reverse DNS is verified or lost, not when it is re-checked', async () => {
+    const ip = await expectJson(await h.request('POST', '/v1/ips', { body: { address: '192.0.2.70', node_id: node.id, rdns_name: 'mx70.example.net' } }), 201);
+    await fleetNews();
+    const verify = (at: Date | null) => h.ctx.db.updateTable('ip_addresses').set({ rdns_verified_at: at }).where('id', '=', ip.id).execute();
+    await verify(new Date());
+    expect(await fleetNews()).toBe(1);
+    await verify(new Date(Date.now() + 1000));
+    expect(await fleetNews()).toBe(0);
+    await verify(null);
+    expect(await fleetNews()).toBe(1);
+    // and the project's egress, whoever moves it
+    await expectJson(await h.request('POST', `/v1/provider-projects/${project}/egress`, { body: { event: 'limit_denied' } }), 200);
+    expect(await fleetNews()).toBe(1);
+    await expectJson(await h.request('POST', `/v1/provider-projects/${project}/egress`, { body: { event: 'limit_denied', note: 'again' } }), 200);
+    expect(await fleetNews()).toBe(0);
+    await expectJson(await h.request('POST', `/v1/provider-projects/${project}/egress`, { body: { event: 'limit_granted' } }), 200);
+    expect(await fleetNews()).toBe(1);
+  });
+
   it('records a hand-registered node\'s probe on the node alone', async () => {
     const byHand = await expectJson(await h.request('POST', '/v1/nodes', { body: { name: 'by-hand', region: 'fsn1', public_address: '192.0.2.60' } }), 201);
     const r = await probe(settingsFor({ id: byHand.id, token: byHand.token }), [`127.0.0.1:${mx.port}`]);

@@ -11,27 +11,25 @@
  *   4. a change whose canary degrades (kumod's deliveries start deferring) is rolled back: kumod is
  *      served its previous module again, installs it and says so; an incident is open.
  */
-import { serve } from '@hono/node-server';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectRoot } from '../../src/project-root.js';
-import { startSubmissionGateway } from '../../src/gateway/submission-gateway.js';
+import type { SubmissionGateway } from '../../src/gateway/submission-gateway.js';
 import { startJobRunner } from '../../src/worker/job-runner.js';
 import { rescoreTenantsJob } from '../../src/app/jobs/rescore-tenants.js';
 import { placementJob } from '../../src/app/jobs/pools-jobs.js';
 import { autopilotJob } from '../../src/app/jobs/autopilot-job.js';
 import { startDnsServer, type DnsServer } from '../support/dns-server.js';
-import { expectJson, startHarness, testConfig, type Harness } from '../support/harness.js';
+import { expectJson, startHarness, type Harness } from '../support/harness.js';
 import { kumoRecord } from '../support/kumo-records.js';
 import { kumoRelease, sayWhySkipped } from '../support/kumo-release.js';
+import { startTestGateway, submit } from '../support/mail-flow.js';
 import { loopbackNodeSettings, stageNode, type StagedNode } from '../support/node-dir.js';
 import { tenantEntry } from '../support/policy-text.js';
 import { startNodeSim, type NodeSim } from '../support/node-sim.js';
 import { freePortForTest } from '../support/ports.js';
+import { serveApi } from '../support/serve-api.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 import { eventually, startKumod, type Kumod } from './kumod-process.js';
 
@@ -48,7 +46,7 @@ describe.skipIf(!release.kumod || !release.shareDir)(`the loop closes by itself,
   let node: StagedNode;
   let kumod: Kumod;
   let sim: NodeSim;
-  let gateway: Awaited<ReturnType<typeof startSubmissionGateway>>;
+  let gateway: SubmissionGateway;
   let stopJobs: () => Promise<void>;
   let tenant: string;
   let creds: { username: string; password: string };
@@ -77,10 +75,7 @@ describe.skipIf(!release.kumod || !release.shareDir)(`the loop closes by itself,
       return (await quiet()) && (await new Promise((r) => setTimeout(r, 700)), await quiet()) ? true : undefined;
     }, 60_000);
   const startedSince = (since: Date) => eventually('a rollout', async () => (await audit('policy.rollout.start')).find((a) => new Date(a.at) >= since), 60_000);
-  const send = (to: string) =>
-    nodemailer
-      .createTransport({ host: '127.0.0.1', port: gateway.submissionPort, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user: creds.username, pass: creds.password } })
-      .sendMail({ from: 'Acme <sales@acme.test>', to, subject: 'autopilot', text: 'hello' });
+  const send = (to: string) => submit(gateway.submissionPort, creds, { from: 'Acme <sales@acme.test>', to, subject: 'autopilot', text: 'hello' });
   const deliveriesRecorded = async (n: number, since: Date) =>
     eventually(`${n} records from kumod`, async () => {
       const r = await h.ctx.db.selectFrom('delivery_events').select((eb) => eb.fn.countAll<string>().as('n')).where('node_id', '=', kumodNode.id).where('outcome', '!=', 'received').where('ingested_at', '>=', since).executeTakeFirstOrThrow();
@@ -88,12 +83,9 @@ describe.skipIf(!release.kumod || !release.shareDir)(`the loop closes by itself,
     }, 60_000);
 
   beforeAll(async () => {
-    const apiPort = await freePortForTest();
     h = await startHarness({ CP_POLICY_DKIM_KEY_DIR: dkimDir, CP_NODE_STALE_MS: '60000' });
-    await new Promise<void>((resolve) => {
-      const server = serve({ fetch: h.app.fetch, hostname: '127.0.0.1', port: apiPort }, () => resolve());
-      closeApi = () => new Promise<void>((r) => server.close(() => r()));
-    });
+    const api = await serveApi(h.app);
+    closeApi = api.close;
     internet = await startSmtpSink();
     internet.behaviour.refuseRecipient = (a) =>
       a.startsWith('unknown') ? { code: 550, message: '5.1.1 no such user here' } : deferAll ? { code: 451, message: '4.7.0 try again later' } : null;
@@ -123,7 +115,7 @@ describe.skipIf(!release.kumod || !release.shareDir)(`the loop closes by itself,
     const key = await expectJson(await h.request('GET', '/v1/policy/public-key'), 200);
     node = stageNode((root) =>
       loopbackNodeSettings(root, {
-        controlPlaneUrl: `http://127.0.0.1:${apiPort}`,
+        controlPlaneUrl: api.url,
         node: kumodNode,
         publicKeyHex: key.public_key_hex,
         redisUrl: h.ctx.config.redisUrl,
@@ -137,10 +129,7 @@ describe.skipIf(!release.kumod || !release.shareDir)(`the loop closes by itself,
     kumod = await startKumod(node, relayPort);
     sim = startNodeSim((m, p, o) => h.request(m, p, o), { id: simNode.id, name: 'sim-1', token: simNode.token }, h.ctx.policySigner.publicKeyRaw, 200);
 
-    const tls = mkdtempSync(path.join(tmpdir(), 'kcp-tls-'));
-    execFileSync('bash', [path.join(projectRoot(), 'scripts/self-signed-cert.sh'), tls, 'localhost'], { stdio: 'ignore' });
-    const cfg = testConfig({ DATABASE_URL: h.db.url, REDIS_URL: h.ctx.config.redisUrl, CP_ROLES: 'gateway', CP_SMTP_TLS_CERT_FILE: `${tls}/cert.pem`, CP_SMTP_TLS_KEY_FILE: `${tls}/key.pem`, CP_SMTP_SUBMISSION_PORT: '0', CP_SMTP_TLS_PORT: '-1' });
-    gateway = await startSubmissionGateway(h.ctx, cfg.gateway);
+    gateway = await startTestGateway(h);
     stopJobs = startJobRunner(h.ctx, [rescoreTenantsJob(1000), placementJob(500), autopilotJob(250)], 100);
   }, 120_000);
 

@@ -17,17 +17,16 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { dkimVerify } from 'mailauth';
-import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/project-root.js';
 import { readExternalBudget } from '../../src/adapters/redis/throttle-reader.js';
 import { throttleRedisKey, externalThrottleName, warmupThrottleName } from '../../src/domain/policy/throttles.js';
-import { startSubmissionGateway } from '../../src/gateway/submission-gateway.js';
+import type { SubmissionGateway } from '../../src/gateway/submission-gateway.js';
 import { startApiServer, type ApiServer } from '../../src/http/server.js';
 import { startDnsServer, type DnsServer } from '../support/dns-server.js';
-import { expectJson, startHarness, testConfig, type Harness } from '../support/harness.js';
+import { expectJson, startHarness, type Harness } from '../support/harness.js';
 import { kumoRelease, releaseAtLeast, sayWhySkipped } from '../support/kumo-release.js';
+import { readyToSend, startTestGateway, submit, verifyDkimIn } from '../support/mail-flow.js';
 import { loopbackNodeSettings, stageNode, type StagedNode } from '../support/node-dir.js';
 import { freePortForTest, waitForPortForTest } from '../support/ports.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
@@ -49,7 +48,7 @@ describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real k
   let internet: SmtpSink;
   let node: StagedNode;
   let kumod: Kumod;
-  let gateway: Awaited<ReturnType<typeof startSubmissionGateway>>;
+  let gateway: SubmissionGateway;
   let redis: Redis;
   let tenant: { id: string };
   let other: { id: string };
@@ -69,13 +68,10 @@ describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real k
   writeFileSync(rules, ['["tsa.test"]', 'mx_rollup = false', '', '[["tsa.test".automation]]', 'regex = "mailbox busy \\\\(tsa\\\\)"', 'action = "Suspend"', 'duration = "10m"', ''].join('\n'));
 
   const send = (to: string, extra: Record<string, unknown> = {}, as: { username: string; password: string } = creds) =>
-    nodemailer
-      .createTransport({ host: '127.0.0.1', port: gateway.submissionPort, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user: as.username, pass: as.password } })
-      .sendMail({ from: 'Acme Sales <sales@acme.test>', to, subject: 'via kumod', text: 'hello from the platform', ...extra });
+    submit(gateway.submissionPort, as, { from: 'Acme Sales <sales@acme.test>', to, subject: 'via kumod', text: 'hello from the platform', ...extra });
 
   /** DKIM as a receiver checks it, with an independent verifier and the keys published in our DNS */
-  const verifyDkim = (raw: Buffer) =>
-    dkimVerify(raw, { resolver: async (name, type) => (type === 'TXT' ? dns.resolveTxt(name) : Promise.reject(Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' }))) });
+  const verifyDkim = (raw: Buffer) => verifyDkimIn(dns, raw);
   /** the messages the internet received for a recipient */
   const arrived = (rcpt: string) => internet.messages.filter((m) => m.rcptTo.includes(rcpt));
   const installed = () => readFileSync(path.join(node.cpDir, 'generated.lua'), 'utf8');
@@ -138,19 +134,13 @@ describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real k
     tenant = await expectJson(await h.request('POST', '/v1/tenants', { body: { slug: 'acme', display_name: 'Acme' } }), 201);
     other = await expectJson(await h.request('POST', '/v1/tenants', { body: { slug: 'beta', display_name: 'Beta' } }), 201);
     for (const [t, domain] of [[tenant, 'acme.test'], [other, 'beta.test']] as const) {
-      const d = await expectJson(await h.request('POST', `/v1/tenants/${t.id}/domains`, { body: { domain } }), 201);
-      await expectJson(await h.request('PATCH', `/v1/tenants/${t.id}/domains/${d.id}`, { body: { spf_state: 'verified', dkim_state: 'verified', dmarc_state: 'verified' } }), 200);
-      for (const r of d.dns_records) if (r.type === 'TXT') dns.zone.txt[r.name.toLowerCase()] = [r.value];
-      await expectJson(await h.request('POST', `/v1/tenants/${t.id}/placement/override`, { body: { tier: 'standard', expires_at: new Date(Date.now() + 86_400_000).toISOString(), reason: 'kumod suite' } }), 200);
+      await readyToSend(h, t.id, domain, dns);
       await h.ctx.db.updateTable('tenant_trust').set({ score: 88, locked: false, lock_kind: null, locked_at: null, lock_reason: null }).where('tenant_id', '=', t.id).execute();
     }
     creds = await expectJson(await h.request('POST', `/v1/tenants/${tenant.id}/smtp-credentials`, { body: {} }), 201);
     // a tenant whose domain signs with Ed25519 (kumod loads such keys from 2025.05.06 on)
     const ed = await expectJson(await h.request('POST', '/v1/tenants', { body: { slug: 'edwards', display_name: 'Edwards' } }), 201);
-    const edDomain = await expectJson(await h.request('POST', `/v1/tenants/${ed.id}/domains`, { body: { domain: 'ed.test', dkim_algorithm: 'ed25519-sha256' } }), 201);
-    await expectJson(await h.request('PATCH', `/v1/tenants/${ed.id}/domains/${edDomain.id}`, { body: { spf_state: 'verified', dkim_state: 'verified', dmarc_state: 'verified' } }), 200);
-    for (const r of edDomain.dns_records) if (r.type === 'TXT') dns.zone.txt[r.name.toLowerCase()] = [r.value];
-    await expectJson(await h.request('POST', `/v1/tenants/${ed.id}/placement/override`, { body: { tier: 'standard', expires_at: new Date(Date.now() + 86_400_000).toISOString(), reason: 'kumod suite' } }), 200);
+    await readyToSend(h, ed.id, 'ed.test', dns, { dkim_algorithm: 'ed25519-sha256' });
     await h.ctx.db.updateTable('tenant_trust').set({ score: 88, locked: false, lock_kind: null, locked_at: null, lock_reason: null }).where('tenant_id', '=', ed.id).execute();
     edCreds = await expectJson(await h.request('POST', `/v1/tenants/${ed.id}/smtp-credentials`, { body: {} }), 201);
 
@@ -179,10 +169,7 @@ describe.skipIf(!release.kumod || !release.shareDir)(`a KumoMTA node in a real k
     node.env.SSL_CERT_FILE = path.join(apiTls, 'ca.pem');
     kumod = await startKumod(node, relayPort);
 
-    const tls = mkdtempSync(path.join(tmpdir(), 'kcp-tls-'));
-    execFileSync('bash', [path.join(projectRoot(), 'scripts/self-signed-cert.sh'), tls, 'localhost'], { stdio: 'ignore' });
-    const cfg = testConfig({ DATABASE_URL: h.db.url, REDIS_URL: h.ctx.config.redisUrl, CP_ROLES: 'gateway', CP_SMTP_TLS_CERT_FILE: `${tls}/cert.pem`, CP_SMTP_TLS_KEY_FILE: `${tls}/key.pem`, CP_SMTP_SUBMISSION_PORT: '0', CP_SMTP_TLS_PORT: '-1', CP_SMTP_FACTS_TTL_MS: '0' });
-    gateway = await startSubmissionGateway(h.ctx, cfg.gateway);
+    gateway = await startTestGateway(h, { CP_SMTP_FACTS_TTL_MS: '0' });
   }, 120_000);
 
   afterAll(async () => {

@@ -88,10 +88,18 @@ export function offlineSettings(root: string, shareDir: string, extra: Partial<N
 }
 
 /**
+ * The egress overrides that make the internet one SMTP server on loopback: its port, loopback allowed,
+ * TLS where it offers it (newer shaping.toml files require TLS for some providers, and this server has
+ * none).
+ */
+export function loopbackEgressOverrides(internetPort: number): Record<string, LuaValue> {
+  return { smtp_port: internetPort, prohibited_hosts: [], enable_tls: 'OpportunisticInsecure' };
+}
+
+/**
  * Settings for a live node on loopback, as a deployment writes them from a POST /v1/nodes: the gateway
- * and the control plane on 127.0.0.1, and the internet one SMTP server on loopback (its port, loopback
- * allowed, TLS where it offers it: newer shaping.toml files require TLS for some providers, and this
- * server has none).
+ * and the control plane on 127.0.0.1, and the internet one SMTP server on loopback
+ * (loopbackEgressOverrides).
  */
 export function loopbackNodeSettings(
   root: string,
@@ -126,7 +134,7 @@ export function loopbackNodeSettings(
     poll_interval_seconds: 1,
     kumo_share_dir: o.shareDir,
     dns_name_servers: [o.dnsServer],
-    egress_overrides: { smtp_port: o.internetPort, prohibited_hosts: [], enable_tls: 'OpportunisticInsecure' },
+    egress_overrides: loopbackEgressOverrides(o.internetPort),
     ...extra,
   };
 }
