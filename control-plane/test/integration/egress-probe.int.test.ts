@@ -201,6 +201,13 @@ describe('kcp-egress-probe', () => {
     expect(bad).toMatchObject({ status: 2, stderr: expect.stringContaining('sets no control_plane_url, node_id, node_token') });
   });
 
+  it('takes a node\'s probes and an operator\'s events at the same moment without a deadlock', async () => {
+    const nodeProbe = (outcome: string) => h.request('POST', `/v1/nodes/${node.id}/egress-probe`, { token: node.token, body: { attempts: [{ host: 'mx.example', port: 25, outcome }] } });
+    const operator = (connected: boolean) => h.request('POST', `/v1/provider-projects/${project}/egress`, { body: { event: 'probe', node_id: node.id, connected } });
+    const all = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? nodeProbe(i % 4 === 1 ? 'greeted' : 'refused') : operator(i % 4 === 0))));
+    expect(all.map((r) => r.status)).toEqual(all.map(() => 200));
+  });
+
   it('refuses a malformed report with a problem naming the field', async () => {
     const res = await h.request('POST', `/v1/nodes/${node.id}/egress-probe`, { token: node.token, body: { attempts: [{ host: 'mx.example', port: 25, outcome: 'maybe' }] } });
     expect(res.status).toBe(400);

@@ -20,6 +20,8 @@ describe('PostgreSQL errors', () => {
     ['the server shutting down', err('terminating connection due to administrator command', { code: '57P01' }), 'DEPENDENCY_UNAVAILABLE'],
     ['the server starting', err('the database system is starting up', { code: '57P03' }), 'DEPENDENCY_UNAVAILABLE'],
     ['too many connections', err('sorry, too many clients already', { code: '53300' }), 'DEPENDENCY_UNAVAILABLE'],
+    ['a deadlock', err('deadlock detected', { code: '40P01' }), 'DEPENDENCY_UNAVAILABLE'],
+    ['a serialization failure', err('could not serialize access due to concurrent update', { code: '40001' }), 'DEPENDENCY_UNAVAILABLE'],
     ['a NUL byte', err('invalid byte sequence for encoding "UTF8": 0x00', { code: '22021' }), 'VALIDATION_FAILED'],
     ['a number out of range', err('value "99999999999" is out of range for type integer', { code: '22003' }), 'VALIDATION_FAILED'],
     ['a check constraint', err('violates check constraint', { code: '23514', constraint: 'x_check' }), 'VALIDATION_FAILED'],

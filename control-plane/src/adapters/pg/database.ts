@@ -113,6 +113,11 @@ export function appErrorFromPg(e: unknown): AppError | null {
   if (typeof pgErr.code === 'string' && pgErr.code.startsWith('22')) {
     return new AppError('VALIDATION_FAILED', `a value cannot be stored (${pgErr.column ?? `SQLSTATE ${pgErr.code}`})`, { context, cause: e });
   }
+  // class 40, transaction rollback: PostgreSQL aborted this transaction for a concurrent one (a
+  // deadlock, a serialization failure). Nothing was written, and the same request will go through.
+  if (pgErr.code === '40P01' || pgErr.code === '40001') {
+    return new AppError('DEPENDENCY_UNAVAILABLE', 'the database aborted the transaction against a concurrent one: try again', { context: { sqlstate: pgErr.code }, cause: e });
+  }
   if (pgUnavailable(pgErr)) return new AppError('DEPENDENCY_UNAVAILABLE', 'PostgreSQL is unavailable: try again later', { cause: e });
   return null;
 }

@@ -55,6 +55,11 @@ export async function applyNodeProbe(
   probe: { connected: boolean | null; detail: string | null; audit: 'always' | 'on_change'; note?: string | undefined },
 ): Promise<{ before: boolean | null; projectId: string | null; projectBefore: Port25Egress | null; projectAfter: Port25Egress | null; at: Date | null }> {
   const now = ctx.now();
+  // project before node, the order recordEgressEvent takes them in: a node's probe and an operator's
+  // event at the same moment then queue instead of deadlocking
+  const owner = await tx.selectFrom('nodes').select('provider_project_id').where('id', '=', nodeId).executeTakeFirst();
+  if (!owner) throw notFound('node', nodeId);
+  if (owner.provider_project_id !== null) await tx.selectFrom('provider_projects').select('id').where('id', '=', owner.provider_project_id).forUpdate().execute();
   const node = await tx.selectFrom('nodes').select(['id', 'provider_project_id', 'port25_probe_ok', 'port25_probe_at']).where('id', '=', nodeId).forUpdate().executeTakeFirst();
   if (!node) throw notFound('node', nodeId);
   await tx
