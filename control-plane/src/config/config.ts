@@ -22,6 +22,8 @@ export interface ProvisioningConfig {
   /** written into a provisioned node's node_settings.lua; null: provisioning a node is refused */
   nodeControlPlaneUrl: string | null;
   nodeImage: string;
+  /** SSH keys of the provider project (names or ids) installed for root on a new node: Ansible logs in with them */
+  nodeSshKeys: string[];
   /** what a node's server type must have; locations in order of preference (empty: any) */
   nodeRequirements: { minCores: number; minMemoryGb: number; architecture: 'x86' | 'arm' | null; locations: string[] };
   /** PTR names of bought IPs are `<egress source>.<zone>`; null: each request names its zone */
@@ -176,6 +178,7 @@ export const SETTINGS = {
   CP_HETZNER_API_URL: { secret: false, doc: 'Hetzner Cloud API base URL a provider project uses unless it is registered with its own api_url (plain http only to a loopback host, for tests).', default: 'https://api.hetzner.cloud/v1' },
   CP_NODE_CONTROL_PLANE_URL: { secret: false, doc: 'The control plane URL provisioned nodes pull their policy from (control_plane_url in the node_settings.lua their cloud-init writes): http(s)://host[:port], no path. Unset: POST /v1/nodes/provision is refused (412).', default: '' },
   CP_NODE_IMAGE: { secret: false, doc: 'OS image of provisioned nodes (the supported node image).', default: 'ubuntu-22.04' },
+  CP_NODE_SSH_KEYS: { secret: false, doc: 'Comma-separated SSH keys of the provider project (their names or ids, as `hcloud ssh-key list` shows them) installed for root on every provisioned node, so that Ansible can log in and deploy it. Empty: none, and Hetzner mails a root password instead (provision-node.yml then cannot reach the server).', default: '' },
   CP_NODE_MIN_CORES: { secret: false, doc: 'Fewest vCPUs a provisioned node\'s server type may have (the cheapest type meeting the requirements is chosen from the provider\'s catalog).', default: '2' },
   CP_NODE_MIN_MEMORY_GB: { secret: false, doc: 'Least memory a provisioned node\'s server type may have, in GB.', default: '4' },
   CP_NODE_ARCHITECTURE: { secret: false, doc: 'CPU architecture of provisioned nodes: x86, arm or any.', default: 'x86' },
@@ -338,6 +341,8 @@ export function loadConfig(env: Env): Result<Config, string[]> {
   if (!['x86', 'arm', 'any'].includes(nodeArch)) problems.push('CP_NODE_ARCHITECTURE must be x86, arm or any');
   const nodeLocations = raw('CP_NODE_LOCATIONS').split(',').map((l) => l.trim()).filter(Boolean);
   for (const l of nodeLocations) if (!/^[a-z0-9-]{1,40}$/.test(l)) problems.push(`CP_NODE_LOCATIONS: ${JSON.stringify(l)} is not a location name`);
+  const nodeSshKeys = raw('CP_NODE_SSH_KEYS').split(',').map((k) => k.trim()).filter(Boolean);
+  for (const k of nodeSshKeys) if (!/^[A-Za-z0-9._@-]{1,64}$/.test(k)) problems.push(`CP_NODE_SSH_KEYS: ${JSON.stringify(k)} is not an SSH key name or id`);
   const usdPerEurRaw = raw('CP_PROVIDER_USD_PER_EUR');
   const usdPerEur = Number(usdPerEurRaw);
   if (!/^\d+(\.\d+)?$/.test(usdPerEurRaw) || usdPerEur <= 0 || usdPerEur > 100) problems.push('CP_PROVIDER_USD_PER_EUR must be a positive number');
@@ -345,6 +350,7 @@ export function loadConfig(env: Env): Result<Config, string[]> {
     hetznerApiUrl,
     nodeControlPlaneUrl: nodeCpUrl || null,
     nodeImage: raw('CP_NODE_IMAGE'),
+    nodeSshKeys,
     nodeRequirements: {
       minCores: integer('CP_NODE_MIN_CORES', 1, 1024),
       minMemoryGb: integer('CP_NODE_MIN_MEMORY_GB', 1, 4096),

@@ -42,6 +42,7 @@ describe.skipIf(!release.kumod || !release.shareDir)('provision-node.yml against
         CP_IP_RDNS_ZONE: 'mta.example.net',
         CP_POLICY_DKIM_KEY_DIR: liveDkimDir(dir),
         CP_NODE_STALE_MS: '60000',
+        CP_NODE_SSH_KEYS: 'ops,ci@runner',
       }),
       overrides: {
         cloudProvider: (p) => quickHetznerClient(p, 4),
@@ -74,6 +75,8 @@ describe.skipIf(!release.kumod || !release.shareDir)('provision-node.yml against
     // bought at the provider, labelled with the control plane's key, enrolled by its cloud-init
     const server = [...fake.servers.values()].find((s) => s.name === 'hz-1')!;
     expect(server.labels).toMatchObject({ role: 'kumomta-node', 'kcp.node': node!.id });
+    // Ansible's way in: the project's SSH keys installed for root
+    expect(fake.sshKeysOf.get(server.id)).toEqual(['ops', 'ci@runner']);
     expect(node).toMatchObject({ public_address: server.public_net.ipv4.ip, provider_server_id: String(server.id) });
     const settings = readFileSync(path.join(dir, 'opt/kumomta/etc/policy/cp/node_settings.lua'), 'utf8');
     const token = /node_token = '([^']+)'/.exec(settings)![1]!;

@@ -7,6 +7,8 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
@@ -208,7 +210,45 @@ describe('kcp-egress-probe', () => {
     expect(all.map((r) => r.status)).toEqual(all.map(() => 200));
   });
 
+  it('takes a handshake without an SMTP reply as no evidence', async () => {
+    // a middlebox: completes the handshake, says nothing, closes
+    const silent = net.createServer((sock) => sock.end());
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const r = await probe(settingsFor(node), [`127.0.0.1:${(silent.address() as net.AddressInfo).port}`]);
+      expect(r.stdout).toMatch(/^connected 127\.0\.0\.1:\d+ \[127\.0\.0\.1\] closed without a greeting$/m);
+      expect(r.stdout).toContain('verdict inconclusive');
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('sends the token to control_plane_url only: no redirect is followed, no plain http off loopback', async () => {
+    const elsewhere: string[] = [];
+    const thief = http.createServer((req, res) => {
+      elsewhere.push(req.headers.authorization ?? '(none)');
+      res.end('{}');
+    });
+    await new Promise<void>((r) => thief.listen(0, '127.0.0.1', r));
+    const redirector = http.createServer((_req, res) => res.writeHead(307, { location: `http://127.0.0.1:${(thief.address() as net.AddressInfo).port}/steal` }).end());
+    await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
+    try {
+      const r = await probe(settingsFor(node, `http://127.0.0.1:${(redirector.address() as net.AddressInfo).port}`), [`127.0.0.1:${mx.port}`]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/answered 307/);
+      expect(elsewhere).toEqual([]);
+    } finally {
+      thief.close();
+      redirector.close();
+    }
+    const offLoopback = await probe(settingsFor(node, 'http://192.0.2.1:8080'), [`127.0.0.1:${mx.port}`]);
+    expect(offLoopback).toMatchObject({ status: 2, stderr: expect.stringContaining('plain http to a host that is not loopback') });
+  });
+
   it('refuses a malformed report with a problem naming the field', async () => {
+    const steering = await h.request('POST', `/v1/nodes/${node.id}/egress-probe`, { token: node.token, body: { attempts: [{ host: 'mx.example', port: 25, outcome: 'greeted', detail: '220 \u001b[2J fake' }] } });
+    expect(steering.status).toBe(400);
+    expect(JSON.stringify(await steering.json())).toContain('printable characters only');
     const res = await h.request('POST', `/v1/nodes/${node.id}/egress-probe`, { token: node.token, body: { attempts: [{ host: 'mx.example', port: 25, outcome: 'maybe' }] } });
     expect(res.status).toBe(400);
     expect(JSON.stringify(await res.json())).toContain('attempts');

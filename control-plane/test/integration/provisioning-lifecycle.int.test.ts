@@ -198,7 +198,8 @@ describe('provisioning intents', () => {
     expect(fake.callsTo('DELETE', `/servers/${lost.id}`).map((x) => x.status)).toEqual([200]);
     const row = await h.ctx.db.selectFrom('provisioning_intents').select(['status', 'node_token_enc', 'node_token_key_id']).where('id', '=', intent.id).executeTakeFirstOrThrow();
     expect(row).toEqual({ status: 'cancelled', node_token_enc: null, node_token_key_id: null });
-    expect(await auditActions(intent.id)).toEqual(['provisioning_intent.cancel']);
+    // marked first, swept after
+    expect(await auditActions(intent.id)).toEqual(['provisioning_intent.swept', 'provisioning_intent.cancel']);
 
     // a new run does not adopt (there is nothing to adopt) and does not reuse the key or the token
     const again = await provision('node-lost');
@@ -211,17 +212,52 @@ describe('provisioning intents', () => {
     ids.done = (await h.ctx.db.selectFrom('provisioning_intents').select('id').where('node_name', '=', 'node-lost').where('status', '=', 'done').executeTakeFirstOrThrow()).id;
   });
 
-  it('refuses to cancel an intent that is not pending', async () => {
+  it('refuses to cancel a done intent, and sweeps a cancelled one again', async () => {
     const done = await h.request('POST', `/v1/provisioning-intents/${ids.done}/cancel`);
     expect(done.status).toBe(409);
     expect(((await done.json()) as any).context).toEqual({ status: 'done' });
-    const cancelled = await h.request('POST', `/v1/provisioning-intents/${ids.cancelled}/cancel`);
-    expect(cancelled.status).toBe(409);
-    expect(((await cancelled.json()) as any).context).toEqual({ status: 'cancelled' });
+    const again = await expectJson(await h.request('POST', `/v1/provisioning-intents/${ids.cancelled}/cancel`), 200);
+    expect(again).toMatchObject({ intent: { status: 'cancelled' }, deleted_servers: [], released_floating_ips: [] });
+    expect((await auditActions(ids.cancelled)).slice(0, 2)).toEqual(['provisioning_intent.swept', 'provisioning_intent.sweep']);
     expect((await h.request('POST', '/v1/provisioning-intents/00000000-0000-4000-8000-000000000000/cancel')).status).toBe(404);
     // the done intent's node is untouched
     const node = await h.ctx.db.selectFrom('nodes').select('provider_server_id').where('name', '=', 'node-lost').executeTakeFirstOrThrow();
     expect(fake.servers.has(Number(node.provider_server_id))).toBe(true);
+  });
+
+  it('a provision run that loses the race with a cancel records nothing and gives back the server it bought', async () => {
+    const before = new Set(fake.servers.keys());
+    let cancelled: Response | undefined;
+    // the cancel lands while the run is about to buy: after the run stored its intent, before the server exists
+    fake.pauseBefore({ method: 'POST', path: '/servers' }, async () => {
+      const intent = await h.ctx.db.selectFrom('provisioning_intents').select('id').where('node_name', '=', 'node-raced').where('status', '=', 'pending').executeTakeFirstOrThrow();
+      cancelled = await h.request('POST', `/v1/provisioning-intents/${intent.id}/cancel`);
+    });
+    const run = await h.request('POST', '/v1/nodes/provision', { body: { project_id: project, name: 'node-raced' } });
+    expect(cancelled!.status).toBe(200);
+    expect(run.status).toBe(409);
+    expect(((await run.json()) as any).detail).toMatch(/was cancelled .* while it ran; the server it had bought was deleted/);
+    // bought after the sweep, and deleted by the run itself: nothing is left billed
+    const bought = [...fake.servers.values()].filter((x) => !before.has(x.id));
+    expect(bought).toEqual([]);
+    expect(fake.callsTo('DELETE', /^\/servers\/\d+$/).length).toBeGreaterThan(0);
+    expect(await h.ctx.db.selectFrom('nodes').select('id').where('name', '=', 'node-raced').executeTakeFirst()).toBeUndefined();
+  });
+
+  it('an IP purchase that loses the race with a cancel records nothing and releases the IP', async () => {
+    const n = await provision('node-ip-raced');
+    const before = new Set(fake.floatingIps.keys());
+    let cancelled: Response | undefined;
+    fake.pauseBefore({ method: 'POST', path: '/floating_ips' }, async () => {
+      const intent = await h.ctx.db.selectFrom('provisioning_intents').select('id').where('node_id', '=', n.node.id).where('status', '=', 'pending').executeTakeFirstOrThrow();
+      cancelled = await h.request('POST', `/v1/provisioning-intents/${intent.id}/cancel`);
+    });
+    const run = await h.request('POST', `/v1/nodes/${n.node.id}/ips/provision`, { body: {} });
+    expect(cancelled!.status).toBe(200);
+    expect(run.status).toBe(409);
+    expect(((await run.json()) as any).detail).toMatch(/the Floating IP it had bought was released/);
+    expect([...fake.floatingIps.keys()].filter((k) => !before.has(k))).toEqual([]);
+    expect((await expectJson(await h.request('GET', `/v1/ips?node_id=${n.node.id}`), 200)).items).toEqual([]);
   });
 
   it('lists intents newest first, by status, a page at a time; admin only', async () => {
@@ -232,7 +268,9 @@ describe('provisioning intents', () => {
     // no pending one left: the cancelled one is cancelled, the orphaned IP's went with its node
     expect(new Set(all.items.map((i: any) => i.status))).toEqual(new Set(['done', 'cancelled']));
     const cancelled = await expectJson(await h.request('GET', '/v1/provisioning-intents?status=cancelled'), 200);
-    expect(cancelled.items.map((i: any) => i.id)).toEqual([ids.cancelled]);
+    // the one cancelled above and the two the races cancelled, newest first
+    expect(cancelled.items.map((i: any) => i.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+    expect(cancelled.items.map((i: any) => i.id).at(-1)).toBe(ids.cancelled);
 
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -251,7 +289,7 @@ describe('provisioning intents', () => {
 });
 
 describe('a read-only token', () => {
-  it('is refused with PROVIDER_TOKEN_READ_ONLY by retire-from-provider and cancel, and nothing is removed', async () => {
+  it('is refused with PROVIDER_TOKEN_READ_ONLY by retire-from-provider and cancel, and nothing is removed at the provider', async () => {
     const second = await expectJson(await h.request('POST', '/v1/provider-projects', { body: { name: 'second', token: fake.token } }), 201);
     const n = await provision('node-ro', second.id);
     const before = new Set(fake.servers.keys());
@@ -277,7 +315,13 @@ describe('a read-only token', () => {
     expect(cancel.status).toBe(403);
     expect(((await cancel.json()) as any).context.provider_code).toBe('PROVIDER_TOKEN_READ_ONLY');
     expect(fake.servers.has(lost.id)).toBe(true);
-    expect((await h.ctx.db.selectFrom('provisioning_intents').select('status').where('id', '=', intent.id).executeTakeFirstOrThrow()).status).toBe('pending');
+    // the intent is given up at once (no run may record it now); its server waits for a sweep the
+    // provider allows: with a Read & Write token again, the same cancel finishes it
+    expect((await h.ctx.db.selectFrom('provisioning_intents').select('status').where('id', '=', intent.id).executeTakeFirstOrThrow()).status).toBe('cancelled');
     expect(h.logText()).not.toContain(fake.readOnlyToken);
+    const rw = h.ctx.secretBox.seal(Buffer.from(fake.token, 'utf8'), providerTokenAad(second.id));
+    await h.ctx.db.updateTable('provider_projects').set({ token_enc: rw.box, token_key_id: rw.keyId }).where('id', '=', second.id).execute();
+    expect(await expectJson(await h.request('POST', `/v1/provisioning-intents/${intent.id}/cancel`), 200)).toMatchObject({ deleted_servers: [String(lost.id)] });
+    expect(fake.servers.has(lost.id)).toBe(false);
   });
 });

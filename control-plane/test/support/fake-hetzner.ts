@@ -129,6 +129,8 @@ export class FakeHetzner {
   readonly calls: RecordedCall[] = [];
   readonly servers = new Map<number, FakeServer>();
   readonly floatingIps = new Map<number, FakeFloatingIp>();
+  /** the ssh_keys a server was created with (a create parameter only: the server object does not show them) */
+  readonly sshKeysOf = new Map<number, string[]>();
   readonly actions = new Map<number, Action>();
   #nextId = 1000;
   #http: Server;
@@ -138,6 +140,7 @@ export class FakeHetzner {
   #faults: { match: Match; code: string; status: number; message: string }[] = [];
   #actionFaults: { command: string; error: { code: string; message: string } }[] = [];
   #drops: Match[] = [];
+  #pauses: { match: Match; run: () => Promise<void> }[] = [];
 
   constructor(opts: FakeHetznerOptions = {}) {
     this.#opts = {
@@ -179,6 +182,11 @@ export class FakeHetzner {
   }
 
   /** the next matching call is carried out, then the connection is cut before the answer */
+  /** before the next call matching `match` is acted on, run `fn` and wait for it (a race, made to happen) */
+  pauseBefore(match: Match, fn: () => Promise<void>): void {
+    this.#pauses.push({ match, run: fn });
+  }
+
   dropResponseAfterCreate(match: Match): void {
     this.#drops.push(match);
   }
@@ -231,6 +239,8 @@ export class FakeHetzner {
         return fail(400, 'json_error', 'invalid JSON in request body');
       }
     }
+    const pause = this.#takeMatching(this.#pauses, method, path);
+    if (pause) await pause.run();
     const drop = this.#takeMatching(this.#drops, method, path);
     const out = this.#route(method, path, url.searchParams, body);
     if (drop) {
@@ -355,9 +365,12 @@ export class FakeHetzner {
       protection: { delete: false, rebuild: false },
     };
     this.servers.set(id, s);
+    const sshKeys = Array.isArray(body['ssh_keys']) ? (body['ssh_keys'] as unknown[]).map(String) : [];
+    this.sshKeysOf.set(id, sshKeys);
     const create = this.#action('create_server', [{ id, type: 'server' }], () => (s.status = 'running'));
     const start = this.#action('start_server', [{ id, type: 'server' }], () => {});
-    return { status: 201, body: { server: serverJson(s), action: actionJson(create), next_actions: [actionJson(start)], root_password: null } };
+    // as the real API: a root password only for a server created without SSH keys
+    return { status: 201, body: { server: serverJson(s), action: actionJson(create), next_actions: [actionJson(start)], root_password: sshKeys.length ? null : `fake-root-${id}` } };
   }
 
   #createFloatingIp(body: Record<string, unknown>) {

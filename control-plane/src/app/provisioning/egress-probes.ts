@@ -56,11 +56,13 @@ export async function applyNodeProbe(
 ): Promise<{ before: boolean | null; projectId: string | null; projectBefore: Port25Egress | null; projectAfter: Port25Egress | null; at: Date | null }> {
   const now = ctx.now();
   // project before node, the order recordEgressEvent takes them in: a node's probe and an operator's
-  // event at the same moment then queue instead of deadlocking
+  // event at the same moment then queue instead of deadlocking. FOR NO KEY UPDATE, because nothing
+  // here changes a key: the foreign-key checks of an IP being bought for the node (KEY SHARE on node
+  // and project) go on beside it instead of waiting in a cycle
   const owner = await tx.selectFrom('nodes').select('provider_project_id').where('id', '=', nodeId).executeTakeFirst();
   if (!owner) throw notFound('node', nodeId);
-  if (owner.provider_project_id !== null) await tx.selectFrom('provider_projects').select('id').where('id', '=', owner.provider_project_id).forUpdate().execute();
-  const node = await tx.selectFrom('nodes').select(['id', 'provider_project_id', 'port25_probe_ok', 'port25_probe_at']).where('id', '=', nodeId).forUpdate().executeTakeFirst();
+  if (owner.provider_project_id !== null) await tx.selectFrom('provider_projects').select('id').where('id', '=', owner.provider_project_id).forNoKeyUpdate().execute();
+  const node = await tx.selectFrom('nodes').select(['id', 'provider_project_id', 'port25_probe_ok', 'port25_probe_at']).where('id', '=', nodeId).forNoKeyUpdate().executeTakeFirst();
   if (!node) throw notFound('node', nodeId);
   await tx
     .updateTable('nodes')
@@ -70,7 +72,7 @@ export async function applyNodeProbe(
   let projectBefore: Port25Egress | null = null;
   let projectAfter: Port25Egress | null = null;
   if (node.provider_project_id !== null) {
-    const project = await tx.selectFrom('provider_projects').select('port25_egress').where('id', '=', node.provider_project_id).forUpdate().executeTakeFirstOrThrow();
+    const project = await tx.selectFrom('provider_projects').select('port25_egress').where('id', '=', node.provider_project_id).forNoKeyUpdate().executeTakeFirstOrThrow();
     projectBefore = project.port25_egress;
     projectAfter = probe.connected === null ? projectBefore : nextEgressState(projectBefore, { kind: 'probe', connected: probe.connected });
     if (projectAfter !== projectBefore) {

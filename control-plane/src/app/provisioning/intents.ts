@@ -96,11 +96,29 @@ export interface CancelledIntent {
 export async function cancelProvisioningIntent(ctx: AppContext, caller: Caller, id: string): Promise<CancelledIntent> {
   const intent = await getIntent(ctx, id);
   const may = mayCancelIntent(intent.status);
-  if (!may.ok) {
-    throw conflict(`intent ${intent.idempotency_key} is ${may.error.status}, only a pending one can be cancelled${intent.status === 'done' ? ' (retire the node or IP it made instead)' : ''}`, { status: may.error.status });
-  }
+  if (!may.ok) throw conflict(`intent ${intent.idempotency_key} is done: retire the node or IP it made instead`, { status: may.error.status });
   const { provider } = await providerOf(ctx, ctx.db, intent.project_id);
 
+  // 1. the intent first: a provision run that has not finished finds it cancelled and records nothing
+  //    (it gives back what it bought itself), so nothing can be bought under the key and kept after
+  await inTransaction(ctx.db, async (tx) => {
+    const row = await tx
+      .updateTable('provisioning_intents')
+      .set({ status: 'cancelled', node_token_enc: null, node_token_key_id: null, updated_at: ctx.now() })
+      .where('id', '=', id)
+      .where('status', 'in', ['pending', 'cancelled'])
+      .returning('id')
+      .executeTakeFirst();
+    if (!row) throw conflict(`intent ${intent.idempotency_key} finished before it could be cancelled: retire the node or IP it made instead`, { status: 'done' });
+    await writeAudit(tx, caller, {
+      action: intent.status === 'pending' ? 'provisioning_intent.cancel' : 'provisioning_intent.sweep',
+      targetType: 'provisioning_intent',
+      targetId: id,
+      details: { kind: intent.kind, project_id: intent.project_id, node_id: intent.node_id, node_name: intent.node_name, idempotency_key: intent.idempotency_key },
+    });
+  });
+
+  // 2. then whatever the provider holds under the key
   const { servers, fips } = await guarded(ctx, caller, intent.project_id, async () => {
     const held = await heldUnderKey(provider, intent.kind, intent.idempotency_key);
     const servers: string[] = [];
@@ -116,25 +134,11 @@ export async function cancelProvisioningIntent(ctx: AppContext, caller: Caller, 
     }
     return { servers, fips };
   });
-
-  await inTransaction(ctx.db, async (tx) => {
-    // only if still pending: a provision run that finished meanwhile made a node or IP row out of it
-    const row = await tx
-      .updateTable('provisioning_intents')
-      .set({ status: 'cancelled', node_token_enc: null, node_token_key_id: null, updated_at: ctx.now() })
-      .where('id', '=', id)
-      .where('status', '=', 'pending')
-      .returning('id')
-      .executeTakeFirst();
-    // a provision run racing the cancel can only have adopted what was just deleted: say so, the
-    // operator retires what it recorded
-    if (!row) throw conflict(`intent ${intent.idempotency_key} finished while it was being cancelled, after its resources were deleted at the provider; retire the node or IP it recorded`, { idempotency_key: intent.idempotency_key, deleted_servers: servers, released_floating_ips: fips });
-    await writeAudit(tx, caller, {
-      action: 'provisioning_intent.cancel',
-      targetType: 'provisioning_intent',
-      targetId: id,
-      details: { kind: intent.kind, project_id: intent.project_id, node_id: intent.node_id, node_name: intent.node_name, idempotency_key: intent.idempotency_key, deleted_servers: servers, released_floating_ips: fips },
-    });
+  await writeAudit(ctx.db, caller, {
+    action: 'provisioning_intent.swept',
+    targetType: 'provisioning_intent',
+    targetId: id,
+    details: { idempotency_key: intent.idempotency_key, deleted_servers: servers, released_floating_ips: fips },
   });
   return { intent: await getIntent(ctx, id), deleted_servers: servers, released_floating_ips: fips };
 }

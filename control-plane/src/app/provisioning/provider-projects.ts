@@ -144,7 +144,7 @@ export type EgressEventInput =
 export async function recordEgressEvent(ctx: AppContext, caller: Caller, projectId: string, input: EgressEventInput): Promise<ProviderProjectView & { node_probe?: { node_id: string; connected: boolean; at: string } }> {
   const now = ctx.now();
   return inTransaction(ctx.db, async (tx) => {
-    const before = await tx.selectFrom('provider_projects').select(COLUMNS).where('id', '=', projectId).forUpdate().executeTakeFirst();
+    const before = await tx.selectFrom('provider_projects').select(COLUMNS).where('id', '=', projectId).forNoKeyUpdate().executeTakeFirst();
     if (!before) throw notFound('provider project', projectId);
     let probedAt: Date | null = null;
     if (input.event === 'probe') {

@@ -98,6 +98,9 @@ export async function provisionIp(ctx: AppContext, caller: Caller, nodeId: strin
 
   const now = ctx.now();
   const ipId = await inTransaction(ctx.db, async (tx) => {
+    // still ours? a cancel marks the intent first, so a run that lost the race records nothing
+    const stillPending = await tx.updateTable('provisioning_intents').set({ status: 'done', resource_id: fip.id, updated_at: now }).where('id', '=', intent.id).where('status', '=', 'pending').returning('id').executeTakeFirst();
+    if (!stillPending) return null;
     const taken = await tx.selectFrom('ip_addresses').select('id').where('address', '=', fip.ip).executeTakeFirst();
     if (taken) throw conflict(`IP ${fip.ip} is already registered`);
     const row = await tx
@@ -119,9 +122,6 @@ export async function provisionIp(ctx: AppContext, caller: Caller, nodeId: strin
       })
       .returning('id')
       .executeTakeFirstOrThrow();
-    const stillPending = await tx.updateTable('provisioning_intents').set({ status: 'done', resource_id: fip.id, updated_at: now }).where('id', '=', intent.id).where('status', '=', 'pending').returning('id').executeTakeFirst();
-    // cancelled while this run waited: the cancel released the IP, a row would point at nothing
-    if (!stillPending) throw conflict(`the purchase of this IP was cancelled (intent ${key}) while it ran`, { idempotency_key: key });
     await writeAudit(tx, caller, {
       action: 'ip.provision',
       targetType: 'ip_address',
@@ -130,6 +130,12 @@ export async function provisionIp(ctx: AppContext, caller: Caller, nodeId: strin
     });
     return row.id;
   });
+  if (ipId === null) {
+    // cancelled while this run waited on the provider: what it bought after the cancel's sweep is
+    // this run's to give back (a crash here leaves it to a second cancel, which sweeps again)
+    await guarded(ctx, caller, node.projectId, () => releaseFloatingIp(provider, fip.id, fip.ip));
+    throw conflict(`the purchase of this IP was cancelled (intent ${key}) while it ran; the Floating IP it had bought was released`, { idempotency_key: key });
+  }
   return { ip: await getIp(ctx, ipId), provider_floating_ip_id: fip.id, ptr_name: ptrName, rdns_verified: verified, adopted, monthly_cost: { amount_usd: monthlyUsd, source: cost.source } };
 }
 

@@ -20,6 +20,7 @@ import type { Caller } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import { getNode, type NodeView } from '../nodes.js';
 import { markTokenReadOnly, providerOf } from './provider-projects.js';
+import { deleteServerAndWait, guarded } from './provider-calls.js';
 import { toUsd } from './prices.js';
 
 export interface ProvisionNodeInput {
@@ -135,6 +136,7 @@ export async function provisionNode(ctx: AppContext, caller: Caller, input: Prov
       serverType: spec.server_type,
       location: spec.location,
       image: cfg.nodeImage,
+      ...(cfg.nodeSshKeys.length ? { sshKeys: cfg.nodeSshKeys } : {}),
       userData,
       labels: { role: 'kumomta-node', 'kcp.node': spec.node_id },
       idempotencyKey: intent.idempotency_key,
@@ -152,7 +154,16 @@ export async function provisionNode(ctx: AppContext, caller: Caller, input: Prov
   const now = ctx.now();
   const intentId = intent.id;
   const key = intent.idempotency_key;
-  await inTransaction(ctx.db, async (tx) => {
+  const recorded = await inTransaction(ctx.db, async (tx) => {
+    // still ours? a cancel marks the intent first, so a run that lost the race records nothing
+    const stillPending = await tx
+      .updateTable('provisioning_intents')
+      .set({ status: 'done', resource_id: server.id, node_token_enc: null, node_token_key_id: null, updated_at: now })
+      .where('id', '=', intentId)
+      .where('status', '=', 'pending')
+      .returning('id')
+      .executeTakeFirst();
+    if (!stillPending) return false;
     await tx
       .insertInto('nodes')
       .values({
@@ -173,22 +184,20 @@ export async function provisionNode(ctx: AppContext, caller: Caller, input: Prov
         updated_at: now,
       })
       .execute();
-    const stillPending = await tx
-      .updateTable('provisioning_intents')
-      .set({ status: 'done', resource_id: server.id, node_token_enc: null, node_token_key_id: null, updated_at: now })
-      .where('id', '=', intentId)
-      .where('status', '=', 'pending')
-      .returning('id')
-      .executeTakeFirst();
-    // cancelled while this run waited: the cancel deleted the server, a node row would point at nothing
-    if (!stillPending) throw conflict(`the provisioning of ${input.name} was cancelled (intent ${key}) while it ran`, { idempotency_key: key });
     await writeAudit(tx, caller, {
       action: 'node.provision',
       targetType: 'node',
       targetId: spec.node_id,
       details: { name: input.name, project_id: input.project_id, provider_server_id: server.id, server_type: spec.server_type, location: spec.location, adopted: created.adopted, idempotency_key: key },
     });
+    return true;
   });
+  if (!recorded) {
+    // cancelled while this run waited on the provider: what it bought after the cancel's sweep is
+    // this run's to give back (a crash here leaves it to a second cancel, which sweeps again)
+    await guarded(ctx, caller, input.project_id, () => deleteServerAndWait(provider, server.id));
+    throw conflict(`the provisioning of ${input.name} was cancelled (intent ${key}) while it ran; the server it had bought was deleted`, { idempotency_key: key });
+  }
   return {
     node: await getNode(ctx, spec.node_id),
     token,

@@ -63,9 +63,24 @@ export async function retireNodeFromProvider(ctx: AppContext, caller: Caller, no
   const projectId = node.provider_project_id;
   const serverId = node.provider_server_id;
   const plan = planOrRefuse(node.name, nodeId, await nodeIps(ctx.db, nodeId));
-  // a buy that crashed after the create holds a Floating IP under its key that no row knows of; it
-  // would stay billed (unassigned) once the server is gone
-  const pendingIpIntents = await ctx.db.selectFrom('provisioning_intents').select(['id', 'idempotency_key']).where('kind', '=', 'floating_ip').where('node_id', '=', nodeId).where('status', '=', 'pending').execute();
+  // an IP purchase for the node that is unfinished (crashed after the create, or still running) may
+  // hold a Floating IP under its key that no row knows of, billed once the server is gone: give the
+  // purchases up first (a run still going then records nothing and releases what it bought), and
+  // sweep their keys below
+  const pendingIpIntents = await inTransaction(ctx.db, async (tx) => {
+    const rows = await tx
+      .updateTable('provisioning_intents')
+      .set({ status: 'cancelled', updated_at: ctx.now() })
+      .where('kind', '=', 'floating_ip')
+      .where('node_id', '=', nodeId)
+      .where('status', '=', 'pending')
+      .returning(['id', 'idempotency_key'])
+      .execute();
+    for (const r of rows) {
+      await writeAudit(tx, caller, { action: 'provisioning_intent.cancel', targetType: 'provisioning_intent', targetId: r.id, details: { kind: 'floating_ip', node_id: nodeId, idempotency_key: r.idempotency_key, reason: 'its node is being retired from the provider' } });
+    }
+    return rows;
+  });
   const { provider } = await providerOf(ctx, ctx.db, projectId);
 
   // 2. the provider side: IPs first, so none is left behind if the server delete fails
@@ -89,6 +104,10 @@ export async function retireNodeFromProvider(ctx: AppContext, caller: Caller, no
     // an IP added to the node while the provider calls ran: the server is gone, but the operator must
     // retire that IP before its row may go
     planOrRefuse(node.name, nodeId, await nodeIps(tx, nodeId));
+    // an IP purchase begun meanwhile would lose its intent with the node (ON DELETE CASCADE) and its
+    // Floating IP with it: this run stops, the next one gives that purchase up and sweeps its key
+    const begun = await tx.selectFrom('provisioning_intents').select('idempotency_key').where('kind', '=', 'floating_ip').where('node_id', '=', nodeId).where('status', '=', 'pending').execute();
+    if (begun.length) throw conflict(`an IP purchase for node ${node.name} began while it was being retired (${begun.map((b) => b.idempotency_key).join(', ')}): run the retire again`, { intents: begun.map((b) => b.idempotency_key) });
     // ip_addresses.node_id is NOT NULL and RESTRICT, so the retired rows cannot outlive the node; their
     // history stays where it is kept for good: the audit log (ip.delete below carries each row),
     // delivery_events (node_id becomes NULL, the egress source name stays) and tenant placements'

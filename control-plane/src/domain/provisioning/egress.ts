@@ -53,9 +53,10 @@ export function nextEgressState(current: Port25Egress, event: EgressEvent): Port
 /**
  * What a node saw trying one public MX on port 25 (mta-nodes/bin/kcp-egress-probe reports these; the
  * verdict is drawn here, once, not on the node):
- * - `greeted`: the TCP handshake completed and the MX sent its 220 greeting
- * - `connected`: the handshake completed but the greeting was missing or not 220 (a busy or
- *   greylisting MX): port 25 still demonstrably leaves the host
+ * - `greeted`: the MX answered with an SMTP reply (its 220 greeting, or a busy 421, a 554): port 25
+ *   demonstrably leaves the host
+ * - `connected`: the handshake completed but no SMTP reply came: no evidence, since a middlebox or a
+ *   provider's filter can complete a handshake and close
  * - `timed_out`, `refused`, `unreachable`: no connection (how a provider's block looks)
  * - `no_address`: the MX name did not resolve: says nothing about port 25
  * - `error`: anything else on the node (no evidence either way)
@@ -66,17 +67,18 @@ export type ProbeOutcome = (typeof PROBE_OUTCOMES)[number];
 export type ProbeVerdict = 'connected' | 'blocked' | 'inconclusive';
 
 /**
- * One probe's verdict from its attempts: connected when any MX took the connection; blocked when none
- * did and at least one attempt was refused the connection itself; inconclusive when no attempt got as
- * far as connecting (names that did not resolve, local errors), which must not read as a block.
+ * One probe's verdict from its attempts: connected when any MX answered in SMTP (mail may go out on
+ * that evidence alone, so nothing less counts); blocked when none did and at least one attempt got
+ * no connection at all; inconclusive otherwise (names that did not resolve, handshakes without a
+ * reply, local errors), which must read neither as open nor as a block.
  *
  * @example
  * probeVerdict(['timed_out', 'greeted']) // → 'connected'
  * probeVerdict(['timed_out', 'no_address']) // → 'blocked'
- * probeVerdict(['no_address']) // → 'inconclusive'
+ * probeVerdict(['connected', 'no_address']) // → 'inconclusive'
  */
 export function probeVerdict(outcomes: readonly ProbeOutcome[]): ProbeVerdict {
-  if (outcomes.some((o) => o === 'greeted' || o === 'connected')) return 'connected';
+  if (outcomes.includes('greeted')) return 'connected';
   if (outcomes.some((o) => o === 'timed_out' || o === 'refused' || o === 'unreachable')) return 'blocked';
   return 'inconclusive';
 }

@@ -56,9 +56,10 @@ export function mayForgetNode(node: { providerServerId: string | null }): Result
 }
 
 /**
- * Only a pending intent can be cancelled: a done one is a node or IP row (retire that instead), a
- * cancelled one has nothing left to cancel.
+ * A pending intent can be cancelled, and a cancelled one cancelled again: the cancel marks the intent
+ * first and sweeps the provider after, so a run racing it (or a crash part-way) may leave something
+ * under the key that only a second sweep finds. A done one is a node or IP row: retire that instead.
  */
-export function mayCancelIntent(status: IntentStatus): Result<true, { status: Exclude<IntentStatus, 'pending'> }> {
-  return status === 'pending' ? ok(true) : err({ status });
+export function mayCancelIntent(status: IntentStatus): Result<true, { status: 'done' }> {
+  return status === 'done' ? err({ status }) : ok(true);
 }

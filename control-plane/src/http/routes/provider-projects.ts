@@ -85,8 +85,9 @@ const probeBody = z
           host: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'a host name or IP address'),
           port: z.number().int().min(1).max(65535),
           address: z.string().regex(/^[0-9A-Fa-f.:]{2,45}$/, 'an IP address').optional(),
-          outcome: z.enum(PROBE_OUTCOMES).openapi({ description: 'greeted (220), connected (handshake, no 220), timed_out, refused, unreachable, no_address (did not resolve), error' }),
-          detail: z.string().max(200).optional().openapi({ description: "the greeting's first line or the socket error" }),
+          outcome: z.enum(PROBE_OUTCOMES).openapi({ description: 'greeted (an SMTP reply), connected (handshake, no reply), timed_out, refused, unreachable, no_address (did not resolve), error' }),
+          // a remote MX's greeting is anyone's text: printable only, so none of it can steer a log or a terminal
+          detail: z.string().max(200).regex(/^[^\p{Cc}]*$/u, 'printable characters only').optional().openapi({ description: "the greeting's first line or the socket error" }),
         }),
       )
       .min(1)
@@ -96,7 +97,7 @@ const probeBody = z
 const probeResult = z
   .object({
     node_id: z.string(),
-    verdict: z.enum(['connected', 'blocked', 'inconclusive']).openapi({ description: 'connected: an MX took the connection; blocked: none did and some refused or never answered; inconclusive: nothing got as far as connecting (changes nothing)' }),
+    verdict: z.enum(['connected', 'blocked', 'inconclusive']).openapi({ description: 'connected: an MX answered in SMTP; blocked: none did and some connection was refused or never answered; inconclusive: neither (changes nothing)' }),
     port25_probe: z.object({ connected: z.boolean(), at: timestamp }).nullable(),
     project_egress: egress.nullable().openapi({ description: "the node's provider project after the probe; null for a node registered by hand" }),
   })

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The control plane's release archive, what ansible/roles/control_plane unpacks into /opt/kcp and runs
+# (`npm ci --omit=dev` there, then `node dist/control-plane/src/bin/control-plane.js`):
+#   package.json, package-lock.json   the production dependencies, exactly as locked
+#   schema.sql                        marks the project root the processes find their files from
+#   dist/                             `npm run build` (tsconfig.build.json), built afresh: no stale files
+#   control-plane/migrations/         run by every process at start
+# Prints the archive's path; writes .local/release/kcp-release-<version>.tgz unless a path is given.
+#   bash scripts/release.sh [out.tgz]
+set -euo pipefail
+root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root_dir"
+say() { printf '[release] %s\n' "$*" >&2; }
+
+bash scripts/ensure-deps.sh
+version=$(node -p 'require("./package.json").version')
+out=${1:-.local/release/kcp-release-$version.tgz}
+mkdir -p "$(dirname "$out")"
+out=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")
+
+stage=$(mktemp -d "${TMPDIR:-/tmp}/kcp-release.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+say "building $version (tsconfig.build.json)"
+# into the staging directory, not the checkout's dist/ (which may hold files of older builds)
+npm run --silent build -- --outDir "$stage/dist"
+cp package.json package-lock.json schema.sql "$stage/"
+mkdir -p "$stage/control-plane"
+cp -R control-plane/migrations "$stage/control-plane/"
+[ -f "$stage/dist/control-plane/src/bin/control-plane.js" ] || { say "error: the build made no dist/control-plane/src/bin/control-plane.js"; exit 1; }
+# written beside and renamed: a run at the same time (the tests) never reads half an archive
+tar czf "$out.$$.tmp" -C "$stage" --owner=0 --group=0 package.json package-lock.json schema.sql dist control-plane
+mv "$out.$$.tmp" "$out"
+say "$(du -h "$out" | cut -f1) $out"
+echo "$out"
