@@ -353,6 +353,9 @@ describe('the control_plane role on this machine (no systemd; the release archiv
     const vars = envFile(file);
     // tenants submit from elsewhere: the gateway is not left on CP_SMTP_HOST's loopback default
     expect([vars.CP_HTTP_HOST, vars.CP_SMTP_HOST]).toEqual(['0.0.0.0', '0.0.0.0']);
+    // warming mail goes to a gateway by the name on its certificate and its implicit-TLS port, not to
+    // 127.0.0.1, which no certificate names
+    expect(vars.CP_WARMING_GATEWAY_URL).toBe(`smtps://${vars.CP_SMTP_HOSTNAME}:465`);
     // ProtectSystem=strict leaves /var/lib/<StateDirectory> the only place a unit may write
     const state = /^StateDirectory=(.+)$/m.exec(unit)?.[1];
     expect(unit).toMatch(/^ProtectSystem=strict$/m);
