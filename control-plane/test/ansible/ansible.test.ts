@@ -10,7 +10,7 @@
  *      second run changes nothing.
  * Without a Python 3.12 or a kumod the parts that need them say so loudly and skip.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
@@ -375,4 +375,35 @@ describe('mta-nodes/systemd/kcp-egress-probe.{service,timer}', () => {
     expect(r.status, shown(r)).toBe(0);
     expect(r.stderr.trim(), shown(r)).toBe('');
   });
+  it("with the role's drop-in, whose ExecStart quoting systemd reads back as one executable path", async (ctx) => {
+    const which = await run('sh', ['-c', 'command -v systemd-analyze']);
+    if (which.status !== 0 || !bin) {
+      sayWhySkipped('the probe unit with the role\'s drop-in', which.status !== 0 ? 'no systemd-analyze on this machine' : 'no Ansible (above)');
+      return ctx.skip();
+    }
+    const dir = mkdtempSync(path.join(tmpdir(), 'kcp-unit-'));
+    // an executable path with a space in it: only correct quoting lets systemd find it
+    const exe = path.join(dir, 'probe bin', 'kcp-egress-probe');
+    mkdirSync(path.dirname(exe));
+    copyFileSync(path.join(root, 'mta-nodes/bin/kcp-egress-probe'), exe);
+    chmodSync(exe, 0o755);
+    writeFileSync(path.join(dir, 'kcp-egress-probe.service'), service.replace('User=kumod', 'User=root'));
+    mkdirSync(path.join(dir, 'kcp-egress-probe.service.d'));
+    const play = path.join(dir, 'render.yml');
+    writeFileSync(play, JSON.stringify([{
+      hosts: 'localhost', connection: 'local', gather_facts: false,
+      vars: { kumomta_node_user: 'root', kumomta_node_egress_probe_argv: [exe, '--settings', path.join(dir, "node's settings.lua"), '--timeout', '10', '--target=mx.example:25', '--target=%$'] },
+      tasks: [{ name: 'Render the drop-in', 'ansible.builtin.template': { src: path.join(ansibleDir, 'roles/kumomta_node/templates/kcp-egress-probe-dropin.conf.j2'), dest: path.join(dir, 'kcp-egress-probe.service.d/kcp.conf'), mode: '0644' } }],
+    }]));
+    const rendered = await run(path.join(bin, 'ansible-playbook'), ['-i', 'localhost,', play], { cwd: dir, env: { ...ansibleEnv, ANSIBLE_CONFIG: '', ANSIBLE_FILTER_PLUGINS: path.join(ansibleDir, 'roles/kumomta_node/filter_plugins') } });
+    expect(rendered.status, shown(rendered)).toBe(0);
+    const dropIn = readFileSync(path.join(dir, 'kcp-egress-probe.service.d/kcp.conf'), 'utf8');
+    expect(dropIn).toMatch(/^ExecStart=$/m);
+    // systemd's own quoting, not the shell's: double quotes, % and $ doubled
+    expect(dropIn).toContain(`ExecStart="${exe}" --settings "${path.join(dir, "node's settings.lua")}" --timeout 10 --target=mx.example:25 "--target=%%$$"\n`);
+    const r = await run('systemd-analyze', ['verify', path.join(dir, 'kcp-egress-probe.service')]);
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.status, shown(r)).toBe(0);
+    expect(r.stderr.trim(), shown(r)).toBe('');
+  }, 60_000);
 });
