@@ -998,3 +998,7 @@ ALTER TABLE nodes ADD COLUMN port25_probe_detail text CHECK (length(port25_probe
 
 ALTER TABLE provisioning_intents DROP CONSTRAINT provisioning_intents_status_check;
 ALTER TABLE provisioning_intents ADD CONSTRAINT provisioning_intents_status_check CHECK (status IN ('pending', 'done', 'cancelled'));
+
+-- Migration 0015 (issue 15): the messages each node's kumod holds, as it reports on every pull.
+ALTER TABLE nodes ADD COLUMN queued_messages bigint CHECK (queued_messages >= 0);
+ALTER TABLE nodes ADD COLUMN queued_messages_at timestamptz;

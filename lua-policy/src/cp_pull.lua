@@ -12,7 +12,8 @@ in the static bootstrap and captures nothing that changes):
 
 One pull sends the node token, the ETag of the installed module, and what the node runs: the hash and
 copy cp_data.select picks (the same choice every Lua state makes after the epoch bump) and why the
-last install failed, if it did. The control plane counts a version as applied only from that report. A new module is installed only if
+last install failed, if it did; and how many messages kumod holds (its own message_count gauge, read
+from its loopback HTTP listener), so that the control plane never deletes a server with mail in it. The control plane counts a version as applied only from that report. A new module is installed only if
 its Ed25519 signature verifies against the key pinned in the node settings and the typed checks of
 cp_data find nothing wrong; its DKIM keys are written first, as separate files confined to the key
 directory. The module then replaces generated.lua atomically with its SHA-256 recorded beside it, and
@@ -94,6 +95,33 @@ local function header_text(text)
   return (tostring(text):gsub('[^\32-\126]+', ' '):sub(1, 300))
 end
 
+--[[ How many messages this kumod holds: the message_count gauge of its own /metrics (every message
+object: queued, in flight, deferred). nil when it cannot be read; the pull goes on without it. ]]
+function mod.queued_messages(client, metrics_url)
+  local ok, n = pcall(function()
+    local res = client:get(metrics_url):send()
+    if res:status_code() ~= 200 then
+      return nil
+    end
+    return tonumber(('\n' .. res:text()):match '\nmessage_count (%d+)')
+  end)
+  return ok and n or nil
+end
+
+--- kumod's own HTTP listener as the node reaches it: a wildcard listen address means loopback.
+function mod.metrics_url(http_listen)
+  local host, port = tostring(http_listen):match '^(.*):(%d+)$'
+  if not host then
+    return nil
+  end
+  if host == '0.0.0.0' or host == '' then
+    host = '127.0.0.1'
+  elseif host == '[::]' then
+    host = '[::1]'
+  end
+  return 'http://' .. host .. ':' .. port .. '/metrics'
+end
+
 --- What the node runs now: the copy cp_data.select picks and its hash (nil for none).
 function mod.running(opts)
   local _, copy, hash = cp_data.select { generated = opts.generated, last_known_good = opts.last_known_good }
@@ -101,7 +129,8 @@ function mod.running(opts)
 end
 
 --[[ One pull. opts = { url, token, public_key (32 raw bytes), generated, last_known_good, timeout,
-keys_url, key_dir (both optional), install_error (the last failed install's reason, to report) }.
+keys_url, key_dir (both optional), install_error (the last failed install's reason, to report),
+metrics_url (optional: kumod's /metrics, for the count of messages it holds) }.
 Returns { status = 'updated'|'unchanged'|'failed', reason, install = true when the module itself was
 refused or could not be installed }. ]]
 function mod.poll_once(opts)
@@ -118,6 +147,10 @@ function mod.poll_once(opts)
     req:header('X-KCP-Running-Copy', copy)
     if opts.install_error then
       req:header('X-KCP-Install-Error', header_text(opts.install_error))
+    end
+    local queued = opts.metrics_url and mod.queued_messages(client, opts.metrics_url)
+    if queued then
+      req:header('X-KCP-Queued-Messages', string.format('%d', queued))
     end
     local res = req:send()
     local status = res:status_code()
@@ -187,6 +220,7 @@ function mod.task_args(settings, cp_dir)
     public_key_hex = settings.policy_public_key_hex,
     interval_seconds = settings.poll_interval_seconds,
     key_dir = settings.dkim_key_dir,
+    metrics_url = mod.metrics_url(settings.http_listen),
     generated = cp_dir .. '/generated.lua',
     last_known_good = cp_dir .. '/last-known-good.lua',
   }
@@ -208,6 +242,7 @@ function mod.run(args)
       last_known_good = args.last_known_good,
       keys_url = args.keys_url,
       key_dir = args.key_dir,
+      metrics_url = args.metrics_url,
       install_error = install_error,
     }
     if result.status == 'failed' then
@@ -240,6 +275,17 @@ function mod:test()
   local args = mod.task_args({ control_plane_url = 'https://cp', node_id = 'n1', node_token = 't', policy_public_key_hex = '00', poll_interval_seconds = 5, dkim_key_dir = '/k' }, '/cp')
   assert(args.url == 'https://cp/v1/nodes/n1/policy' and args.generated == '/cp/generated.lua')
   assert(hex_to_bytes '41ff' == 'A\255')
+  assert(mod.metrics_url '0.0.0.0:8000' == 'http://127.0.0.1:8000/metrics')
+  assert(mod.metrics_url '[::]:8000' == 'http://[::1]:8000/metrics')
+  assert(mod.metrics_url '10.0.0.7:8000' == 'http://10.0.0.7:8000/metrics')
+  assert(mod.metrics_url 'nonsense' == nil)
+  local scripted = { get = function(_, url)
+    return { send = function()
+      return { status_code = function() return 200 end, text = function() return '# TYPE message_count gauge\nmessage_count 42\nmessage_count_x 1\n' end }
+    end }
+  end }
+  assert(mod.queued_messages(scripted, 'http://127.0.0.1:8000/metrics') == 42)
+  assert(mod.queued_messages({ get = function() error 'refused' end }, 'x') == nil, 'an unreadable gauge is no count')
 end
 
 return mod

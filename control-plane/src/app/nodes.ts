@@ -35,6 +35,8 @@ export interface NodeView {
   provider_server_id: string | null;
   /** the node's last conclusive port-25 probe (its own kcp-egress-probe, or an operator's record), and what the last probe saw */
   port25_probe: { connected: boolean; at: string; detail: string | null } | null;
+  /** how many messages the node's kumod held at its last pull that said (X-KCP-Queued-Messages) */
+  queued_messages: { count: number; at: string } | null;
   created_at: string;
   updated_at: string;
 }
@@ -42,7 +44,7 @@ export interface NodeView {
 const COLUMNS = [
   'id', 'name', 'provider', 'region', 'public_address', 'admin_url', 'relay_host', 'relay_port', 'token_prefix', 'monthly_cost_usd', 'last_seen_at', 'last_pull_at',
   'canary', 'served_policy_version_id', 'served_at', 'applied_policy_version_id', 'applied_at', 'created_at', 'updated_at',
-  'provider_project_id', 'provider_server_id', 'port25_probe_ok', 'port25_probe_at', 'port25_probe_detail',
+  'provider_project_id', 'provider_server_id', 'port25_probe_ok', 'port25_probe_at', 'port25_probe_detail', 'queued_messages', 'queued_messages_at',
 ] as const;
 type Row = Pick<Selectable<NodesTable>, (typeof COLUMNS)[number]>;
 const idOrNull = (v: string | null): string | null => (v === null ? null : String(v));
@@ -68,6 +70,7 @@ const view = (r: Row): NodeView => ({
   provider_project_id: r.provider_project_id,
   provider_server_id: r.provider_server_id,
   port25_probe: r.port25_probe_ok === null || r.port25_probe_at === null ? null : { connected: r.port25_probe_ok, at: iso(r.port25_probe_at), detail: r.port25_probe_detail },
+  queued_messages: r.queued_messages === null || r.queued_messages_at === null ? null : { count: Number(r.queued_messages), at: iso(r.queued_messages_at) },
   created_at: iso(r.created_at),
   updated_at: iso(r.updated_at),
 });

@@ -41,6 +41,13 @@ async function provision(name: string, projectId = project): Promise<{ node: any
   return expectJson(await h.request('POST', '/v1/nodes/provision', { body: { project_id: projectId, name } }), 201);
 }
 
+/** the node's pull, saying how many messages its kumod holds, as cp_pull does */
+async function reportQueue(n: { node: { id: string }; token: string }, count: number): Promise<void> {
+  const r = await h.request('GET', `/v1/nodes/${n.node.id}/policy`, { token: n.token, headers: { 'X-KCP-Running-SHA256': 'none', 'X-KCP-Running-Copy': 'none', 'X-KCP-Queued-Messages': String(count) } });
+  // nothing is published in this file: the pull answers 404, and the report is kept all the same
+  expect(r.status).toBe(404);
+}
+
 /** one call with the client trying once: the next matching request lands, its answer is lost */
 async function crashedCall(match: { method: string; path: string | RegExp }, method: string, path: string, body?: unknown): Promise<Response> {
   attempts = 1;
@@ -81,6 +88,15 @@ describe('retiring a bought node from the provider', () => {
 
     // retired by state only: the Floating IP is still bought, and the node retirement releases it
     await expectJson(await h.request('PATCH', `/v1/ips/${bought.ip.id}`, { body: { state: 'retired', reason: 'draining node-r' } }), 200);
+    // its kumod still holds two messages: the server (and its spool) stays
+    await reportQueue(n, 2);
+    expect((await expectJson(await h.request('GET', `/v1/nodes/${n.node.id}`), 200)).queued_messages).toMatchObject({ count: 2 });
+    const holding = await h.request('POST', `/v1/nodes/${n.node.id}/retire-from-provider`);
+    expect(holding.status).toBe(409);
+    expect((await holding.json()) as any).toMatchObject({ context: { reason: 'holds_messages', queued_messages: 2 }, detail: expect.stringContaining('still holds 2 messages') });
+    expect(fake.servers.has(serverId)).toBe(true);
+    expect(fake.floatingIps.has(fipId)).toBe(true);
+    await reportQueue(n, 0);
     const r = await expectJson(await h.request('POST', `/v1/nodes/${n.node.id}/retire-from-provider`), 200);
     expect(r).toEqual({
       node_id: n.node.id,
@@ -113,6 +129,7 @@ describe('retiring a bought node from the provider', () => {
   it('finishes by a re-run after a crash part-way through the server delete', async () => {
     const n = await provision('node-crash');
     const serverId = Number(n.provider_server_id);
+    await reportQueue(n, 0);
     const crashed = await crashedCall({ method: 'DELETE', path: `/servers/${serverId}` }, 'POST', `/v1/nodes/${n.node.id}/retire-from-provider`);
     expect(crashed.status).toBe(503);
     expect(((await crashed.json()) as any).context.provider_code).toBe('PROVIDER_NETWORK');
@@ -130,6 +147,7 @@ describe('retiring a bought node from the provider', () => {
   it('counts a server already gone at the provider as deleted (a re-run after the delete finished)', async () => {
     const n = await provision('node-gone');
     const serverId = Number(n.provider_server_id);
+    await reportQueue(n, 0);
     // the crashed run's delete completed; only the row removal is left
     fake.servers.delete(serverId);
     const r = await expectJson(await h.request('POST', `/v1/nodes/${n.node.id}/retire-from-provider`), 200);
@@ -141,6 +159,7 @@ describe('retiring a bought node from the provider', () => {
 
   it('releases a Floating IP a crashed purchase left without an IP row', async () => {
     const n = await provision('node-orphan');
+    await reportQueue(n, 0);
     const before = new Set(fake.floatingIps.keys());
     const crashed = await crashedCall({ method: 'POST', path: '/floating_ips' }, 'POST', `/v1/nodes/${n.node.id}/ips/provision`, {});
     expect(crashed.status).toBe(503);
@@ -152,6 +171,26 @@ describe('retiring a bought node from the provider', () => {
     expect(r.released_ips).toEqual([{ ip_id: null, address: orphan.ip, provider_floating_ip_id: String(orphan.id), released: true }]);
     expect(fake.floatingIps.has(orphan.id)).toBe(false);
     expect(await nodeRow(n.node.id)).toBeUndefined();
+  });
+
+  it('keeps the server of a node that has not said, or not lately, what it holds; force deletes it anyway, audited', async () => {
+    const n = await provision('node-silent');
+    const serverId = Number(n.provider_server_id);
+    const silent = await h.request('POST', `/v1/nodes/${n.node.id}/retire-from-provider`);
+    expect(silent.status).toBe(409);
+    expect(((await silent.json()) as any).context).toEqual({ reason: 'not_reported' });
+    await reportQueue(n, 0);
+    await h.ctx.db.updateTable('nodes').set({ queued_messages_at: new Date(Date.now() - 10 * 60_000) }).where('id', '=', n.node.id).execute();
+    const stale = await h.request('POST', `/v1/nodes/${n.node.id}/retire-from-provider`);
+    expect(stale.status).toBe(409);
+    expect((await stale.json()) as any).toMatchObject({ context: { reason: 'report_stale' }, detail: expect.stringMatching(/is 60\d s old: it is not pulling/) });
+    expect(fake.servers.has(serverId)).toBe(true);
+    expect((await h.request('POST', `/v1/nodes/${n.node.id}/retire-from-provider`, { body: { force: 'yes' } })).status).toBe(400);
+    const forced = await expectJson(await h.request('POST', `/v1/nodes/${n.node.id}/retire-from-provider`, { body: { force: true } }), 200);
+    expect(forced).toMatchObject({ server_deleted: true });
+    expect(fake.servers.has(serverId)).toBe(false);
+    const audit = (await expectJson(await h.request('GET', `/v1/audit-log?target_id=${n.node.id}`), 200)).items.find((e: any) => e.action === 'node.retire_from_provider');
+    expect(audit.details).toMatchObject({ forced: true, queued_messages: { count: 0 } });
   });
 
   it('refuses DELETE of a bought node, pointing at retire-from-provider; a hand-registered node goes as before', async () => {
@@ -301,6 +340,7 @@ describe('a read-only token', () => {
     const sealed = h.ctx.secretBox.seal(Buffer.from(fake.readOnlyToken, 'utf8'), providerTokenAad(second.id));
     await h.ctx.db.updateTable('provider_projects').set({ token_enc: sealed.box, token_key_id: sealed.keyId }).where('id', '=', second.id).execute();
 
+    await reportQueue(n, 0);
     const retire = await h.request('POST', `/v1/nodes/${n.node.id}/retire-from-provider`);
     expect(retire.status).toBe(403);
     const body = (await retire.json()) as any;

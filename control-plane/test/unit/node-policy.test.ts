@@ -267,7 +267,9 @@ describe.skipIf(!share)('the node bootstrap', () => {
       local ok, err = pcall(double.run_task, 1)
       return { err = tostring(err), requests = double.requests, logs = double.logs }`);
     expect(r.err).toContain('stop after one pull');
-    expect(r.requests[0]).toMatchObject({ method: 'GET', url: 'http://127.0.0.1:9/v1/nodes/00000000-0000-4000-8000-00000000000a/policy', headers: { Authorization: `Bearer node_${'x'.repeat(40)}` } });
+    // first its own kumod's gauge (no token: that is the control plane's alone), then the pull
+    expect(r.requests[0]).toMatchObject({ method: 'GET', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/), headers: {} });
+    expect(r.requests[1]).toMatchObject({ method: 'GET', url: 'http://127.0.0.1:9/v1/nodes/00000000-0000-4000-8000-00000000000a/policy', headers: { Authorization: `Bearer node_${'x'.repeat(40)}` } });
   });
 
   it('posts delivery records to the control plane in batches, retrying (4xx) on any failure', () => {

@@ -103,6 +103,31 @@ describe.skipIf(!share)('node policy pull', () => {
     expect(r.request.headers['X-KCP-Running-SHA256']).toBe(hash ?? 'none');
   });
 
+  it("reports how many messages its kumod holds, from its own /metrics, and pulls without it when that cannot be read", () => {
+    const pull = (metrics: string) =>
+      runLua(
+        `local json = require 'json'
+         local double = require 'kumo_double'
+         local kumo = double.install()
+         local cp_pull = require 'cp_pull'
+         double.http_responses = { ${metrics}, { status = 304 } }
+         local r = cp_pull.poll_once { url = 'https://cp.example/v1/nodes/n1/policy', token = 'node_abc', public_key = ('\\0'):rep(32),
+           generated = '/nonexistent/generated.lua', last_known_good = '/nonexistent/lkg.lua', metrics_url = 'http://127.0.0.1:8000/metrics' }
+         io.write(json.encode { result = r, requests = double.requests })`,
+      );
+    const ok = pull("{ status = 200, body = '# HELP message_count total number of Message objects\\n# TYPE message_count gauge\\nmessage_count 7\\n' }");
+    expect(ok.status, ok.stderr).toBe(0);
+    const out = JSON.parse(ok.stdout);
+    expect(out.requests.map((r: { url: string }) => r.url)).toEqual(['http://127.0.0.1:8000/metrics', 'https://cp.example/v1/nodes/n1/policy']);
+    // the token goes to the control plane only
+    expect(out.requests[0].headers.Authorization).toBeUndefined();
+    expect(out.requests[1].headers['X-KCP-Queued-Messages']).toBe('7');
+    expect(out.result.status).toBe('unchanged');
+    const broken = JSON.parse(pull("{ status = 500, body = 'oops' }").stdout);
+    expect(broken.requests[1].headers['X-KCP-Queued-Messages']).toBeUndefined();
+    expect(broken.result.status).toBe('unchanged');
+  });
+
   it('reports why its last install failed, as one printable line', () => {
     const r = poll({ status: 304 }, { installError: 'module refused: tenant t1: bad\ntier \t\u00e9 x'.padEnd(400, '!') });
     const sent: string = r.request.headers['X-KCP-Install-Error'];

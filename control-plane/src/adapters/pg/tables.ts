@@ -119,6 +119,8 @@ export interface NodesTable {
   port25_probe_ok: ColumnType<boolean | null, boolean | null | undefined, boolean | null>;
   port25_probe_at: NullableTimestamp;
   port25_probe_detail: ColumnType<string | null, string | null | undefined, string | null>;
+  queued_messages: ColumnType<string | null, number | null | undefined, number | null>;
+  queued_messages_at: NullableTimestamp;
 }
 
 export interface SubmissionNetworksTable {

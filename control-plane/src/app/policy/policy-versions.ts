@@ -176,7 +176,13 @@ export async function servePolicy(ctx: AppContext, node: { id: string }, ifNoneM
     .orderBy('version', 'desc')
     .limit(1)
     .executeTakeFirst();
-  if (!v) throw new AppError('NOT_FOUND', 'no policy has been published for this node yet');
+  if (!v) {
+    // nothing to serve, but what the node says about the mail it holds still counts
+    const queued = report?.queuedMessages ?? null;
+    const now = ctx.now();
+    await ctx.db.updateTable('nodes').set({ last_pull_at: now, last_seen_at: now, ...(queued !== null ? { queued_messages: queued, queued_messages_at: now } : {}) }).where('id', '=', node.id).execute();
+    throw new AppError('NOT_FOUND', 'no policy has been published for this node yet');
+  }
   await recordPull(ctx, node.id, v, report);
   const etag = `"${v.content_sha256}"`;
   const tags = (ifNoneMatch ?? '').split(',').map((t) => t.trim().replace(/^W\//, ''));
@@ -210,7 +216,13 @@ async function recordPull(ctx: AppContext, nodeId: string, served: { id: string;
   }
   // a pull every few seconds need not be a write every few seconds: one a second is exact enough
   if (Object.keys(set).length === 0 && before.last_pull_at && now.getTime() - before.last_pull_at.getTime() < 1000) return;
-  await ctx.db.updateTable('nodes').set({ ...set, last_pull_at: now, last_seen_at: now }).where('id', '=', nodeId).execute();
+  // the queue report rides along with the write, never causes one: its age is the pull's, to a second
+  const queued = report?.queuedMessages ?? null;
+  await ctx.db
+    .updateTable('nodes')
+    .set({ ...set, last_pull_at: now, last_seen_at: now, ...(queued !== null ? { queued_messages: queued, queued_messages_at: now } : {}) })
+    .where('id', '=', nodeId)
+    .execute();
 }
 
 export async function listVersions(ctx: AppContext, nodeId: string, limit: number): Promise<VersionView[]> {

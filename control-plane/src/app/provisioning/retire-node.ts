@@ -11,7 +11,7 @@
 import type { AppContext } from '../../context.js';
 import { inTransaction, type Db, type Tx } from '../../adapters/pg/database.js';
 import { bareAddress } from '../../domain/fleet/naming.js';
-import { planNodeRetirement, type NodeIpFacts, type NodeRetirementPlan } from '../../domain/provisioning/lifecycle.js';
+import { mayDeleteServer, planNodeRetirement, type NodeIpFacts, type NodeRetirementPlan } from '../../domain/provisioning/lifecycle.js';
 import { AppError, conflict, notFound } from '../../domain/shared/errors.js';
 import type { Caller } from '../actor.js';
 import { writeAudit } from '../audit.js';
@@ -53,9 +53,9 @@ function planOrRefuse(name: string, nodeId: string, ips: NodeIpFacts[]): NodeRet
   });
 }
 
-export async function retireNodeFromProvider(ctx: AppContext, caller: Caller, nodeId: string): Promise<RetiredNode> {
+export async function retireNodeFromProvider(ctx: AppContext, caller: Caller, nodeId: string, opts: { force?: boolean | undefined } = {}): Promise<RetiredNode> {
   // 1. what there is, and whether it may go
-  const node = await ctx.db.selectFrom('nodes').select(['id', 'name', 'provider_project_id', 'provider_server_id']).where('id', '=', nodeId).executeTakeFirst();
+  const node = await ctx.db.selectFrom('nodes').select(['id', 'name', 'provider_project_id', 'provider_server_id', 'queued_messages', 'queued_messages_at']).where('id', '=', nodeId).executeTakeFirst();
   if (!node) throw notFound('node', nodeId);
   if (!node.provider_project_id || !node.provider_server_id) {
     throw new AppError('PRECONDITION_FAILED', `node ${node.name} was not bought through a provider project; DELETE /v1/nodes/${nodeId} removes it`);
@@ -63,6 +63,20 @@ export async function retireNodeFromProvider(ctx: AppContext, caller: Caller, no
   const projectId = node.provider_project_id;
   const serverId = node.provider_server_id;
   const plan = planOrRefuse(node.name, nodeId, await nodeIps(ctx.db, nodeId));
+  // its spool goes with the server: mail kumod accepted must have left first
+  const force = opts.force === true;
+  const queued = node.queued_messages === null || node.queued_messages_at === null ? null : { count: Number(node.queued_messages), atMs: node.queued_messages_at.getTime() };
+  const deletable = mayDeleteServer({ queued, nowMs: ctx.now().getTime(), force });
+  if (!deletable.ok) {
+    const e = deletable.error;
+    const why =
+      e.reason === 'holds_messages'
+        ? `it still holds ${e.count} message${e.count === 1 ? '' : 's'}: with its IPs retired nothing new reaches it, so wait until it has delivered or bounced them`
+        : e.reason === 'not_reported'
+          ? 'it has not reported how many messages it holds (a runtime older than this control plane, or it never pulled)'
+          : `its last report of the messages it holds is ${Math.round(e.ageMs / 1000)} s old: it is not pulling`;
+    throw conflict(`node ${node.name} keeps its server: ${why}. {"force": true} deletes it anyway, and whatever it holds with it`, { reason: e.reason, ...(e.reason === 'holds_messages' ? { queued_messages: e.count } : {}) });
+  }
   // an IP purchase for the node that is unfinished (crashed after the create, or still running) may
   // hold a Floating IP under its key that no row knows of, billed once the server is gone: give the
   // purchases up first (a run still going then records nothing and releases what it bought), and
@@ -134,6 +148,8 @@ export async function retireNodeFromProvider(ctx: AppContext, caller: Caller, no
       details: {
         before: { name: before.name, region: before.region, public_address: before.public_address, provider_project_id: projectId, provider_server_id: before.provider_server_id },
         server_deleted: serverDeleted,
+        forced: force,
+        queued_messages: queued,
         released_ips: released,
         removed_ip_ids: ipRows.map((r) => r.id),
       },

@@ -17,12 +17,15 @@ export interface NodeReport {
   copy: RunningCopy;
   /** why its last install failed, cleaned for storage and logs; null when it did not */
   installError: string | null;
+  /** how many messages its kumod holds (its message_count gauge); null when it did not say */
+  queuedMessages: number | null;
 }
 
 export const NODE_REPORT_HEADERS = {
   running: 'x-kcp-running-sha256',
   copy: 'x-kcp-running-copy',
   installError: 'x-kcp-install-error',
+  queued: 'x-kcp-queued-messages',
 } as const;
 
 export const MAX_INSTALL_ERROR_CHARS = 500;
@@ -36,15 +39,18 @@ export function parseNodeReport(header: (name: string) => string | undefined): N
   const running = header(NODE_REPORT_HEADERS.running);
   const copy = header(NODE_REPORT_HEADERS.copy);
   const error = header(NODE_REPORT_HEADERS.installError);
-  if (running === undefined && copy === undefined && error === undefined) return null;
+  const queued = header(NODE_REPORT_HEADERS.queued);
+  if (running === undefined && copy === undefined && error === undefined && queued === undefined) return null;
   const problems: FieldProblem[] = [];
   const sha = running === undefined || running === '' || running === 'none' ? null : running.trim().toLowerCase();
   if (sha !== null && !/^[0-9a-f]{64}$/.test(sha)) problems.push({ path: `header.${NODE_REPORT_HEADERS.running}`, message: 'must be a SHA-256 in hex, or none' });
   const c = (copy ?? (sha === null ? 'none' : 'generated')).trim();
   if (!(RUNNING_COPIES as readonly string[]).includes(c)) problems.push({ path: `header.${NODE_REPORT_HEADERS.copy}`, message: `must be one of ${RUNNING_COPIES.join(', ')}` });
   if ((c === 'none') !== (sha === null) && problems.length === 0) problems.push({ path: `header.${NODE_REPORT_HEADERS.copy}`, message: 'a node runs no module exactly when it reports no hash' });
+  const q = queued === undefined ? null : queued.trim();
+  if (q !== null && !/^\d{1,12}$/.test(q)) problems.push({ path: `header.${NODE_REPORT_HEADERS.queued}`, message: 'must be a whole number of messages' });
   if (problems.length > 0) return { problems };
-  return { runningSha256: sha, copy: c as RunningCopy, installError: error === undefined ? null : cleanNodeText(error) };
+  return { runningSha256: sha, copy: c as RunningCopy, installError: error === undefined ? null : cleanNodeText(error), queuedMessages: q === null ? null : Number(q) };
 }
 
 /** Printable ASCII only, runs of anything else as one space, at most MAX_INSTALL_ERROR_CHARS. */

@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { IpState } from '../fleet/ip-lifecycle.js';
-import { mayCancelIntent, mayForgetNode, planNodeRetirement, type IntentStatus, type NodeIpFacts } from './lifecycle.js';
+import { mayCancelIntent, mayDeleteServer, mayForgetNode, planNodeRetirement, QUEUE_REPORT_MAX_AGE_MS, type IntentStatus, type NodeIpFacts } from './lifecycle.js';
 
 const ip = (id: string, state: IpState, fip: string | null = null): NodeIpFacts => ({ id, address: `192.0.2.${id}`, state, providerFloatingIpId: fip });
 
@@ -44,4 +45,30 @@ describe('mayCancelIntent', () => {
     // again: a second sweep finds what a run racing the first one bought
     ['cancelled', true],
   ])('%s → %s', (status, allowed) => expect(mayCancelIntent(status).ok).toBe(allowed));
+});
+
+describe('mayDeleteServer', () => {
+  const now = 1_800_000_000_000;
+  it.each([
+    ['drained, said a moment ago', { count: 0, atMs: now - 3000 }, false, null],
+    ['holds three messages', { count: 3, atMs: now - 3000 }, false, 'holds_messages'],
+    ['never said (an older runtime, or never pulled)', null, false, 'not_reported'],
+    ['said so too long ago', { count: 0, atMs: now - QUEUE_REPORT_MAX_AGE_MS - 1 }, false, 'report_stale'],
+    ['forced, holding mail', { count: 3, atMs: now }, true, null],
+    ['forced, never said', null, true, null],
+  ] as const)('%s', (_n, queued, force, refusal) => {
+    const r = mayDeleteServer({ queued, nowMs: now, force });
+    expect(r.ok ? null : r.error.reason).toBe(refusal);
+  });
+
+  it('property: without force, a server is deleted only on a recent report of an empty queue', () => {
+    fc.assert(
+      fc.property(fc.option(fc.record({ count: fc.nat(1000), atMs: fc.integer({ min: now - 10 * QUEUE_REPORT_MAX_AGE_MS, max: now }) })), (queued) => {
+        if (mayDeleteServer({ queued, nowMs: now, force: false }).ok) {
+          expect(queued!.count).toBe(0);
+          expect(now - queued!.atMs).toBeLessThanOrEqual(QUEUE_REPORT_MAX_AGE_MS);
+        }
+      }),
+    );
+  });
 });

@@ -63,3 +63,33 @@ export function mayForgetNode(node: { providerServerId: string | null }): Result
 export function mayCancelIntent(status: IntentStatus): Result<true, { status: 'done' }> {
   return status === 'done' ? err({ status }) : ok(true);
 }
+
+/** What the node last said about the mail its kumod holds (X-KCP-Queued-Messages on its pulls). */
+export interface NodeQueueFacts {
+  queued: { count: number; atMs: number } | null;
+  nowMs: number;
+  /** the operator accepts losing whatever the node holds (a dead server, a spool already gone) */
+  force: boolean;
+}
+
+/** How recent the node's word must be: a few of its pulls (every 5 s by default). */
+export const QUEUE_REPORT_MAX_AGE_MS = 120_000;
+
+export type ServerDeletionRefusal =
+  | { reason: 'holds_messages'; count: number }
+  | { reason: 'not_reported' }
+  | { reason: 'report_stale'; ageMs: number };
+
+/**
+ * May the node's server be deleted? Its spool goes with it, and a message kumod accepted is one the
+ * gateway answered 250 for: never lost by an operator's click. So only once the node said, recently,
+ * that it holds none; or when the operator forces it, knowing what that costs.
+ */
+export function mayDeleteServer(f: NodeQueueFacts): Result<true, ServerDeletionRefusal> {
+  if (f.force) return ok(true);
+  if (f.queued === null) return err({ reason: 'not_reported' });
+  const ageMs = f.nowMs - f.queued.atMs;
+  if (ageMs > QUEUE_REPORT_MAX_AGE_MS) return err({ reason: 'report_stale', ageMs });
+  if (f.queued.count > 0) return err({ reason: 'holds_messages', count: f.queued.count });
+  return ok(true);
+}

@@ -40,6 +40,10 @@ export const nodeSchema = z
       .object({ connected: z.boolean(), at: timestamp, detail: z.string().nullable().openapi({ description: 'what the last probe tried and saw, e.g. "greeted mx.example:25 (192.0.2.7)"; also set by an inconclusive probe' }) })
       .nullable()
       .openapi({ description: "the node's last conclusive port-25 probe; external mail on provisioned nodes needs a successful one" }),
+    queued_messages: z
+      .object({ count: z.number(), at: timestamp })
+      .nullable()
+      .openapi({ description: "the messages the node's kumod held at its last pull that said (its message_count gauge); a bought node's server is deleted only once it is 0" }),
     created_at: timestamp,
     updated_at: timestamp,
   })

@@ -103,6 +103,10 @@ const probeResult = z
   })
   .openapi('EgressProbeResult');
 
+const retireNodeBody = z
+  .strictObject({ force: z.boolean().optional().openapi({ description: 'delete the server even though the node holds mail or has not reported its queue: whatever it holds is lost (audited)' }) })
+  .openapi('NodeRetire');
+
 const tags = ['provisioning'];
 const security = [{ bearer: [] }];
 
@@ -233,11 +237,11 @@ export function registerProvisioningRoutes(app: App): void {
   );
   app.openapi(
     createRoute({
-      method: 'post', path: '/v1/nodes/{node_id}/retire-from-provider', tags, security, summary: 'Retire a bought node: its retired IPs released, its server deleted at the provider, then the node removed (409 while an IP is not retired)', middleware: [requireAuth('admin')] as const,
-      request: { params: idParam('node_id') },
+      method: 'post', path: '/v1/nodes/{node_id}/retire-from-provider', tags, security, summary: 'Retire a bought node: its retired IPs released, its server deleted at the provider, then the node removed (409 while an IP is not retired, or while the node holds mail or has not said recently that it holds none)', middleware: [requireAuth('admin')] as const,
+      request: { params: idParam('node_id'), body: { content: { 'application/json': { schema: retireNodeBody } }, required: false } },
       responses: { 200: json(retiredNode, 'Retired and removed'), ...providerErrors },
     }),
-    async (c) => c.json(await retireNodeFromProvider(c.var.ctx, callerOf(c), c.req.valid('param').node_id), 200),
+    async (c) => c.json(await retireNodeFromProvider(c.var.ctx, callerOf(c), c.req.valid('param').node_id, (c.req.valid('json') as { force?: boolean } | undefined) ?? {}), 200),
   );
   app.openapi(
     createRoute({
