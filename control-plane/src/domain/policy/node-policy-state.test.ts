@@ -43,10 +43,13 @@ describe('the node report', () => {
   const headers = (h: Record<string, string>) => (name: string) => h[name];
   it.each<[Record<string, string>, unknown]>([
     [{}, null],
-    [{ 'x-kcp-running-sha256': A.toUpperCase(), 'x-kcp-running-copy': 'generated' }, { runningSha256: A, copy: 'generated', installError: null }],
-    [{ 'x-kcp-running-sha256': 'none', 'x-kcp-running-copy': 'none', 'x-kcp-install-error': 'x\r\ny' }, { runningSha256: null, copy: 'none', installError: 'x y' }],
+    [{ 'x-kcp-running-sha256': A.toUpperCase(), 'x-kcp-running-copy': 'generated' }, { runningSha256: A, copy: 'generated', installError: null, queuedMessages: null }],
+    [{ 'x-kcp-running-sha256': 'none', 'x-kcp-running-copy': 'none', 'x-kcp-install-error': 'x\r\ny' }, { runningSha256: null, copy: 'none', installError: 'x y', queuedMessages: null }],
     // a copy left out is implied by the hash
-    [{ 'x-kcp-running-sha256': A }, { runningSha256: A, copy: 'generated', installError: null }],
+    [{ 'x-kcp-running-sha256': A }, { runningSha256: A, copy: 'generated', installError: null, queuedMessages: null }],
+    // what kumod holds, on its own or with the rest
+    [{ 'x-kcp-running-sha256': A, 'x-kcp-queued-messages': '0' }, { runningSha256: A, copy: 'generated', installError: null, queuedMessages: 0 }],
+    [{ 'x-kcp-queued-messages': ' 12 ' }, { runningSha256: null, copy: 'none', installError: null, queuedMessages: 12 }],
   ])('%o', (h, want) => {
     expect(parseNodeReport(headers(h))).toEqual(want);
   });
@@ -56,6 +59,9 @@ describe('the node report', () => {
     { 'x-kcp-running-sha256': A, 'x-kcp-running-copy': 'spare' },
     { 'x-kcp-running-sha256': A, 'x-kcp-running-copy': 'none' },
     { 'x-kcp-running-copy': 'generated' },
+    { 'x-kcp-running-sha256': A, 'x-kcp-queued-messages': '-1' },
+    { 'x-kcp-running-sha256': A, 'x-kcp-queued-messages': 'many' },
+    { 'x-kcp-running-sha256': A, 'x-kcp-queued-messages': '1e3' },
   ])('refuses %o', (h) => {
     const r = parseNodeReport(headers(h));
     expect(r).toHaveProperty('problems');
