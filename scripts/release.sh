@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The control plane's release archive, what ansible/roles/control_plane unpacks into /opt/kcp and runs
+# The control plane's release archive, what ansible/roles/control_plane unpacks into
+# /opt/kcp/releases/<first 16 hex digits of its sha256>, links as /opt/kcp/current and runs
 # (`npm ci --omit=dev` there, then `node dist/control-plane/src/bin/control-plane.js`):
 #   package.json, package-lock.json   the production dependencies, exactly as locked
 #   schema.sql                        marks the project root the processes find their files from

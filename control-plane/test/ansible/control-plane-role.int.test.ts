@@ -4,24 +4,32 @@
  *      dist/ and control-plane/migrations/, nothing else;
  *   2. the role, applied to this machine (connection local, no become, control_plane_use_systemd
  *      false, every path under a temp directory, PostgreSQL and Redis "external": the test's), unpacks
- *      the archive, runs `npm ci --omit=dev` in it, installs the TLS files and writes the shared env
- *      file, one env file per instance (two APIs, a worker, a gateway) and the three template units:
+ *      the archive into releases/<first 16 hex digits of its sha256>, runs `npm ci --omit=dev` there,
+ *      links current to it (and removes what the old layout, unpacked into the app dir itself, left;
+ *      keeps the newest control_plane_releases_keep releases), installs the TLS files and writes the
+ *      shared env file, one env file per instance (two APIs, a worker, a gateway) and the three template units:
  *      every variable the env files set is a setting of control-plane/src/config/config.ts, each
  *      instance's environment loads through the real config loader, `systemd-analyze verify` accepts
  *      the units; the role refuses an API off loopback without TLS, and its URLs carry any password;
- *   3. api-1, worker-1 and gateway-1 started from the unpacked archive exactly as their units say
+ *   3. api-1, worker-1 and gateway-1 started from current/ exactly as their units say
  *      (WorkingDirectory, EnvironmentFile in order, Environment, UMask, ExecStart; nothing of the
  *      test's environment): the API migrates the empty database with the archive's migrations and
  *      answers /health over HTTPS, its admin token (the bootstrap file) works, the gateway greets on
  *      both submission ports, the worker runs its jobs, both answer /metrics; they write nothing into
  *      the application or configuration directories (read-only under ProtectSystem=strict) and stop
  *      on SIGTERM with status 0, as `systemctl stop` asks;
- *   4. a second run changes nothing.
+ *   4. a second run changes nothing (the release is neither unpacked nor installed again);
+ *   5. upgrade and rollback: another archive goes into a directory of its own and current switches to
+ *      it (the restart handler notified), the previous release stays; the first archive applied again
+ *      switches back to its directory as it was (no unpack, no npm ci), what only the other had is not
+ *      there, kcp-api@1 runs from it, and the current release is kept even when older than the newest
+ *      control_plane_releases_keep.
  * Not here: package installs (NodeSource, PostgreSQL, Redis by apt), the user, systemd itself (reload,
  * start, enable, surplus instances, the sandboxing directives), the local PostgreSQL roles.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -38,16 +46,23 @@ import { ansibleDir, applyPlaybook, ensureAnsible, localUser, root, run, shown, 
 
 const dir = mkdtempSync(path.join(tmpdir(), 'kcp-role-cp-'));
 const appDir = path.join(dir, 'opt/kcp');
+const currentDir = path.join(appDir, 'current');
+const releasesDir = path.join(appDir, 'releases');
 const etcDir = path.join(dir, 'etc/kcp');
 const systemdDir = path.join(dir, 'etc/systemd/system');
 const stateDir = path.join(dir, 'var/lib/kcp');
 const tokenFile = path.join(stateDir, 'admin-token');
 const smtpHostname = 'cp-test.example.net';
+const staleRelease = '0000000000000000';
+const onlyInB = 'dist/only-in-b.txt';
 const pseudonymKey = 'role-test-pseudonym-key-0123456789abcdef';
 
 let ansible: Ansible | null = null;
 let db: TestDatabase | undefined;
 let archive = '';
+// the same release repacked with one file more: another archive, as the next release would be
+let archiveB = '';
+let playbookVars: Record<string, unknown> = {};
 let released: Run | undefined;
 let first: Run | undefined;
 let refused: Run | undefined;
@@ -70,6 +85,8 @@ beforeAll(async () => {
   const vars = {
     control_plane_release_archive: '',
     control_plane_app_dir: appDir,
+    // the stale release planted below is removed once two newer ones are there
+    control_plane_releases_keep: 2,
     control_plane_etc_dir: etcDir,
     control_plane_systemd_dir: systemdDir,
     control_plane_use_systemd: false,
@@ -124,7 +141,32 @@ beforeAll(async () => {
   // what exists on a host before the role runs: systemd's unit directory; StateDirectory= makes the other
   mkdirSync(systemdDir, { recursive: true });
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  first = await applyPlaybook(ansible, writeLocalPlaybook(dir, 'cp.yml', { ...vars, control_plane_release_archive: archive }, [], 'control_plane'));
+  // a host the role of old deployed to: every archive unpacked straight into the app dir
+  mkdirSync(path.join(appDir, 'dist/control-plane/src/bin'), { recursive: true });
+  writeFileSync(path.join(appDir, 'dist/control-plane/src/bin/control-plane.js'), 'old layout\n');
+  writeFileSync(path.join(appDir, 'schema.sql'), 'old layout\n');
+  // and an older release, unpacked a long time ago
+  mkdirSync(path.join(releasesDir, staleRelease), { recursive: true });
+  writeFileSync(path.join(releasesDir, staleRelease, 'schema.sql'), 'stale\n');
+  utimesSync(path.join(releasesDir, staleRelease), new Date('2020-01-01'), new Date('2020-01-01'));
+  playbookVars = vars;
+  [first] = await Promise.all([
+    applyPlaybook(ansible, writeLocalPlaybook(dir, 'cp.yml', { ...vars, control_plane_release_archive: archive }, [], 'control_plane')),
+    // The second archive is not a second scripts/release.sh: that would take as long as the first, and
+    // differ only by the build's timestamps (or not at all, were the build reproducible). The same
+    // content repacked with one harmless file more is another archive (another sha256), and that file
+    // shows that what one release has and the one run next has not stays out of it.
+    (async () => {
+      const unpacked = path.join(dir, 'archive-b');
+      mkdirSync(unpacked);
+      const x = await run('tar', ['xzf', archive, '-C', unpacked]);
+      if (x.status !== 0) throw new Error(`tar xzf: ${shown(x)}`);
+      writeFileSync(path.join(unpacked, onlyInB), 'only in the second archive\n');
+      archiveB = path.join(dir, 'kcp-release-b.tgz');
+      const c = await run('tar', ['czf', archiveB, '-C', unpacked, '--owner=0', '--group=0', 'package.json', 'package-lock.json', 'schema.sql', 'dist', 'control-plane']);
+      if (c.status !== 0) throw new Error(`tar czf: ${shown(c)}`);
+    })(),
+  ]);
 }, 240_000);
 
 const running: Record<string, Proc> = {};
@@ -227,6 +269,18 @@ function httpsGet(port: number, p: string, token?: string): Promise<{ status: nu
 }
 
 const files = (d: string) => (readdirSync(d, { recursive: true }) as string[]).sort();
+/** An archive's release directory: the first 16 hex digits of its sha256. */
+const releaseId = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16);
+const releases = () => readdirSync(releasesDir).sort();
+/** What a run of the playbook said of one of the role's tasks: ok, changed, skipping, failed, fatal. */
+function outcome(r: Run, task: string): string | undefined {
+  const at = r.stdout.indexOf(`TASK [control_plane : ${task}]`);
+  if (at < 0) return undefined;
+  return /^(ok|changed|skipping|failed|fatal)\b/m.exec(r.stdout.slice(at))?.[1];
+}
+const restarted = (r: Run) => r.stdout.includes('RUNNING HANDLER [control_plane : Restart the control plane]');
+/** What would show that a release directory was made afresh: the inodes of its marker and node_modules. */
+const inodes = (id: string) => ['.kcp-release', 'node_modules', 'dist/control-plane/src/bin/control-plane.js'].map((f) => statSync(path.join(releasesDir, id, f)).ino);
 const mode = (p: string) => (statSync(p).mode & 0o777).toString(8);
 const instances = [['api', 1], ['api', 2], ['worker', 1], ['gateway', 1]] as const;
 const instanceEnv = (role: string, i: number) => ({ ...envFile(path.join(etcDir, 'control-plane.env')), ...envFile(path.join(etcDir, `${role}-${i}.env`)) });
@@ -255,12 +309,18 @@ describe('the control_plane role on this machine (no systemd; the release archiv
     if (skip()) return ctx.skip();
     expect(first!.status, shown(first!)).toBe(0);
     expect(first!.stdout).toMatch(/localhost\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0/);
-    expect(existsSync(path.join(appDir, 'dist/control-plane/src/bin/control-plane.js'))).toBe(true);
-    expect(readFileSync(path.join(appDir, 'schema.sql'), 'utf8')).toBe(readFileSync(path.join(root, 'schema.sql'), 'utf8'));
+    // current, a relative link into releases/, names the archive's own directory
+    expect(readlinkSync(currentDir)).toBe(`releases/${releaseId(archive)}`);
+    expect(readFileSync(path.join(currentDir, '.kcp-release'), 'utf8')).toBe(`archive=${path.basename(archive)}\nsha256=${createHash('sha256').update(readFileSync(archive)).digest('hex')}\n`);
+    // the older release stays (control_plane_releases_keep: 2); the old layout's files are gone
+    expect(releases()).toEqual([staleRelease, releaseId(archive)].sort());
+    expect(readdirSync(appDir).sort()).toEqual(['current', 'releases']);
+    expect(existsSync(path.join(currentDir, 'dist/control-plane/src/bin/control-plane.js'))).toBe(true);
+    expect(readFileSync(path.join(currentDir, 'schema.sql'), 'utf8')).toBe(readFileSync(path.join(root, 'schema.sql'), 'utf8'));
     // npm ci --omit=dev: every dependency, no devDependency
     const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
-    for (const d of Object.keys(pkg.dependencies)) expect(existsSync(path.join(appDir, 'node_modules', d, 'package.json')), d).toBe(true);
-    for (const d of ['vitest', 'typescript', 'tsx']) expect(existsSync(path.join(appDir, 'node_modules', d)), d).toBe(false);
+    for (const d of Object.keys(pkg.dependencies)) expect(existsSync(path.join(currentDir, 'node_modules', d, 'package.json')), d).toBe(true);
+    for (const d of ['vitest', 'typescript', 'tsx']) expect(existsSync(path.join(currentDir, 'node_modules', d)), d).toBe(false);
     expect(mode(etcDir)).toBe('750');
     expect(mode(path.join(etcDir, 'control-plane.env'))).toBe('640');
     expect(mode(path.join(etcDir, 'tls/api-key.pem'))).toBe('640');
@@ -312,7 +372,8 @@ describe('the control_plane role on this machine (no systemd; the release archiv
     }
     for (const role of ['api', 'worker', 'gateway']) {
       const unit = readFileSync(path.join(systemdDir, `kcp-${role}@.service`), 'utf8');
-      expect(unit).toContain(`ExecStart=${process.execPath} ${appDir}/dist/control-plane/src/bin/control-plane.js\n`);
+      expect(unit).toContain(`WorkingDirectory=${currentDir}\n`);
+      expect(unit).toContain(`ExecStart=${process.execPath} ${currentDir}/dist/control-plane/src/bin/control-plane.js\n`);
       expect(unit).toMatch(role === 'gateway' ? /^AmbientCapabilities=CAP_NET_BIND_SERVICE$/m : /^CapabilityBoundingSet=$/m);
       // an instance of the template, as systemctl start kcp-<role>@1 loads it
       const r = await run('systemd-analyze', ['verify', path.join(systemdDir, `kcp-${role}@1.service`)]);
@@ -360,7 +421,8 @@ describe('the control_plane role on this machine (no systemd; the release archiv
     const state = /^StateDirectory=(.+)$/m.exec(unit)?.[1];
     expect(unit).toMatch(/^ProtectSystem=strict$/m);
     expect(path.dirname(vars.CP_BOOTSTRAP_TOKEN_FILE!)).toBe(`/var/lib/${state}`);
-    expect(unit).toContain('ExecStart=/usr/bin/node /opt/kcp/dist/control-plane/src/bin/control-plane.js\n');
+    expect(unit).toContain('WorkingDirectory=/opt/kcp/current\n');
+    expect(unit).toContain('ExecStart=/usr/bin/node /opt/kcp/current/dist/control-plane/src/bin/control-plane.js\n');
     expect(unit).toContain('EnvironmentFile=/etc/kcp/control-plane.env\nEnvironmentFile=/etc/kcp/gateway-%i.env\n');
   });
 
@@ -380,7 +442,7 @@ describe('the control_plane role on this machine (no systemd; the release archiv
     expect(health.status, health.body).toBe(200);
     const migrated = logged(api, 'schema is current');
     expect(migrated, api.log().slice(-4000)).toHaveLength(1);
-    expect(migrated[0]!.applied).toHaveLength(readdirSync(path.join(appDir, 'control-plane/migrations')).length);
+    expect(migrated[0]!.applied).toHaveLength(readdirSync(path.join(currentDir, 'control-plane/migrations')).length);
     // DATABASE_URL is kcp_app: row-level security holds
     expect(api.log()).not.toContain('row-level security does not hold');
     expect(mode(tokenFile)).toBe('600');
@@ -437,10 +499,62 @@ describe('the control_plane role on this machine (no systemd; the release archiv
     expect(codes).toEqual(Object.keys(running).map((name) => [name, 0]));
   }, 30_000);
 
-  it('a second run changes nothing', async (ctx) => {
+  const idA = () => releaseId(archive);
+  let inodesA: number[] = [];
+
+  it('a second run changes nothing: the release is neither unpacked nor installed again, nothing restarts', async (ctx) => {
     if (skip()) return ctx.skip();
+    inodesA = inodes(idA());
     const again = await applyPlaybook(ansible!, path.join(dir, 'cp.yml'));
     expect(again.status, shown(again)).toBe(0);
     expect(again.stdout, shown(again)).toMatch(/localhost\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0/);
+    expect([outcome(again, 'Unpack the release'), outcome(again, 'Install the production dependencies'), outcome(again, 'Switch to the release')], shown(again)).toEqual(['skipping', 'skipping', 'ok']);
+    expect(restarted(again), shown(again)).toBe(false);
+    expect(readlinkSync(currentDir)).toBe(`releases/${idA()}`);
+    expect(inodes(idA())).toEqual(inodesA);
+  }, 120_000);
+
+  let upgrade: Run | undefined;
+
+  it('another archive goes into a directory of its own, current switches to it and the units restart; the previous release stays', async (ctx) => {
+    if (skip()) return ctx.skip();
+    const idB = releaseId(archiveB);
+    expect(idB).not.toBe(idA());
+    upgrade = await applyPlaybook(ansible!, writeLocalPlaybook(dir, 'cp-b.yml', { ...playbookVars, control_plane_release_archive: archiveB }, [], 'control_plane'));
+    expect(upgrade.status, shown(upgrade)).toBe(0);
+    expect([outcome(upgrade, 'Unpack the release'), outcome(upgrade, 'Install the production dependencies'), outcome(upgrade, 'Switch to the release')], shown(upgrade)).toEqual(['changed', 'changed', 'changed']);
+    // nothing else changed (env files, units): the link's change is what notified the handler
+    expect(restarted(upgrade), shown(upgrade)).toBe(true);
+    expect(readlinkSync(currentDir)).toBe(`releases/${idB}`);
+    expect(existsSync(path.join(currentDir, onlyInB))).toBe(true);
+    expect(existsSync(path.join(currentDir, 'node_modules', 'pg', 'package.json'))).toBe(true);
+    // the previous release as it was, ready for a rollback; the stale one (third newest of 2 kept) gone
+    expect(releases()).toEqual([idA(), idB].sort());
+    expect(inodes(idA())).toEqual(inodesA);
+    expect(existsSync(path.join(releasesDir, idA(), onlyInB))).toBe(false);
+  }, 120_000);
+
+  it('rollback: the first archive again switches back to its directory as it was (no unpack, no npm ci), and kcp-api@1 runs from it', async (ctx) => {
+    if (skip() || !upgrade || upgrade.status !== 0) return ctx.skip();
+    const idB = releaseId(archiveB);
+    // keep 1: the newest (the other archive's) and the current one, older, which is never removed
+    const back = await applyPlaybook(ansible!, writeLocalPlaybook(dir, 'cp-rollback.yml', { ...playbookVars, control_plane_release_archive: archive, control_plane_releases_keep: 1 }, [], 'control_plane'));
+    expect(back.status, shown(back)).toBe(0);
+    expect([outcome(back, 'Unpack the release'), outcome(back, 'Install the production dependencies'), outcome(back, 'Switch to the release')], shown(back)).toEqual(['skipping', 'skipping', 'changed']);
+    expect(restarted(back), shown(back)).toBe(true);
+    expect(readlinkSync(currentDir)).toBe(`releases/${idA()}`);
+    expect(inodes(idA())).toEqual(inodesA);
+    // what the other release had and this one has not is not there
+    expect(existsSync(path.join(currentDir, onlyInB))).toBe(false);
+    expect(releases()).toEqual([idA(), idB].sort());
+    const api = startUnit('api', 1);
+    const health = await eventually('GET /health over HTTPS after the rollback', async () => {
+      if (api.child.exitCode !== null) throw new Error(`exited ${api.child.exitCode}`);
+      return httpsGet(ports.api, '/health');
+    }, 30_000).catch((e: Error) => {
+      throw new Error(`${e.message}\n${api.log().slice(-4000)}`);
+    });
+    expect(health.status, health.body).toBe(200);
+    expect(await api.stop()).toBe(0);
   }, 120_000);
 });
