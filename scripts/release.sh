@@ -28,8 +28,14 @@ cp package.json package-lock.json schema.sql "$stage/"
 mkdir -p "$stage/control-plane"
 cp -R control-plane/migrations "$stage/control-plane/"
 [ -f "$stage/dist/control-plane/src/bin/control-plane.js" ] || { say "error: the build made no dist/control-plane/src/bin/control-plane.js"; exit 1; }
+# reproducible: the same sources give the same bytes (names sorted, times, owners and modes fixed, no
+# gzip timestamp), so the role's release id (the archive's sha256) names the code, and a rebuild of an
+# older commit is a rollback to the release already on the host
+epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 # written beside and renamed: a run at the same time (the tests) never reads half an archive
-tar czf "$out.$$.tmp" -C "$stage" --owner=0 --group=0 package.json package-lock.json schema.sql dist control-plane
+tar cf - -C "$stage" --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner --mode='u+rwX,go+rX,go-w' \
+  --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
+  package.json package-lock.json schema.sql dist control-plane | gzip -n -9 > "$out.$$.tmp"
 mv "$out.$$.tmp" "$out"
 say "$(du -h "$out" | cut -f1) $out"
 echo "$out"

@@ -305,6 +305,20 @@ describe('the control_plane role on this machine (no systemd; the release archiv
     expect(entries.filter((e) => /\.test\.js$/.test(e))).toEqual([]);
   });
 
+  it('scripts/release.sh is reproducible: the same sources, built again, give the same bytes (so the same release id)', async (ctx) => {
+    if (skip()) return ctx.skip();
+    const again = path.join(dir, 'rebuilt.tgz');
+    const r = await run('bash', [path.join(root, 'scripts/release.sh'), again], { timeoutMs: 120_000 });
+    expect(r.status, shown(r)).toBe(0);
+    const digest = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+    expect(digest(again)).toBe(digest(archive));
+    // and nothing of the builder's: owners, times and modes are the archive's own
+    const verbose = await run('tar', ['tzvf', again]);
+    const lines = verbose.stdout.split('\n').filter(Boolean);
+    expect(lines.every((l) => / 0\/0 /.test(l))).toBe(true);
+    expect(new Set(lines.map((l) => l.split(/\s+/).slice(3, 5).join(' '))).size).toBe(1);
+  }, 120_000);
+
   it('applies cleanly: the archive unpacked with its production dependencies only, TLS files and env files private', (ctx) => {
     if (skip()) return ctx.skip();
     expect(first!.status, shown(first!)).toBe(0);
