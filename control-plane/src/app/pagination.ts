@@ -16,19 +16,17 @@ export interface Page<T> {
 export const sortKey = (table: string): RawBuilder<string> =>
   sql<string>`(extract(epoch from ${sql.ref(`${table}.created_at`)}) * 1000000)::bigint::text`;
 
-/** `(created_at, id) > cursor`, or null for the first page. */
-export function afterCursor(table: string, cursor: string | undefined): RawBuilder<boolean> | null {
+function keysetBound(table: string, cursor: string | undefined, op: '>' | '<'): RawBuilder<boolean> | null {
   const c = decodeCursor(cursor);
   if (!c) return null;
-  return sql<boolean>`(${sql.ref(`${table}.created_at`)}, ${sql.ref(`${table}.id`)}) > (timestamptz 'epoch' + ${c[0]}::bigint * interval '1 microsecond', ${c[1]}::uuid)`;
+  return sql<boolean>`(${sql.ref(`${table}.created_at`)}, ${sql.ref(`${table}.id`)}) ${sql.raw(op)} (timestamptz 'epoch' + ${c[0]}::bigint * interval '1 microsecond', ${c[1]}::uuid)`;
 }
 
+/** `(created_at, id) > cursor`, or null for the first page. */
+export const afterCursor = (table: string, cursor: string | undefined): RawBuilder<boolean> | null => keysetBound(table, cursor, '>');
+
 /** `(created_at, id) < cursor`, for lists shown newest first; null for the first page. */
-export function beforeCursor(table: string, cursor: string | undefined): RawBuilder<boolean> | null {
-  const c = decodeCursor(cursor);
-  if (!c) return null;
-  return sql<boolean>`(${sql.ref(`${table}.created_at`)}, ${sql.ref(`${table}.id`)}) < (timestamptz 'epoch' + ${c[0]}::bigint * interval '1 microsecond', ${c[1]}::uuid)`;
-}
+export const beforeCursor = (table: string, cursor: string | undefined): RawBuilder<boolean> | null => keysetBound(table, cursor, '<');
 
 export function encodeCursor(key: string, id: string): string {
   return Buffer.from(JSON.stringify([key, id]), 'utf8').toString('base64url');

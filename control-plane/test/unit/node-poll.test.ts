@@ -128,6 +128,26 @@ describe.skipIf(!share)('node policy pull', () => {
     expect(broken.result.status).toBe('unchanged');
   });
 
+  it('the pull loop reads the queue count on its first pull and then every 30 s, not on every pull', () => {
+    const r = runLua(
+      `local json = require 'json'
+       local double = require 'kumo_double'
+       double.install()
+       local cp_pull = require 'cp_pull'
+       double.http_responses = { { status = 200, body = 'message_count 3\\n' }, { status = 304 }, { status = 304 }, { status = 304 } }
+       local sleeps = 0
+       double.on_sleep = function() sleeps = sleeps + 1; if sleeps == 3 then error('stop') end end
+       pcall(cp_pull.run, { url = 'https://cp/v1/nodes/n1/policy', token = 't', public_key_hex = '00', interval_seconds = 5,
+         metrics_url = 'http://127.0.0.1:8000/metrics', generated = '/nonexistent/g.lua', last_known_good = '/nonexistent/l.lua' })
+       io.write(json.encode { requests = double.requests })`,
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { requests: { url: string; headers: Record<string, string> }[] };
+    // three pulls within a second: one read of /metrics, before the first
+    expect(out.requests.map((q) => q.url)).toEqual(['http://127.0.0.1:8000/metrics', 'https://cp/v1/nodes/n1/policy', 'https://cp/v1/nodes/n1/policy', 'https://cp/v1/nodes/n1/policy']);
+    expect(out.requests.map((q) => q.headers['X-KCP-Queued-Messages'] ?? null)).toEqual([null, '3', null, null]);
+  });
+
   it('reports why its last install failed, as one printable line', () => {
     const r = poll({ status: 304 }, { installError: 'module refused: tenant t1: bad\ntier \t\u00e9 x'.padEnd(400, '!') });
     const sent: string = r.request.headers['X-KCP-Install-Error'];

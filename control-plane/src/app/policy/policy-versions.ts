@@ -178,9 +178,8 @@ export async function servePolicy(ctx: AppContext, node: { id: string }, ifNoneM
     .executeTakeFirst();
   if (!v) {
     // nothing to serve, but what the node says about the mail it holds still counts
-    const queued = report?.queuedMessages ?? null;
     const now = ctx.now();
-    await ctx.db.updateTable('nodes').set({ last_pull_at: now, last_seen_at: now, ...(queued !== null ? { queued_messages: queued, queued_messages_at: now } : {}) }).where('id', '=', node.id).execute();
+    await ctx.db.updateTable('nodes').set({ last_pull_at: now, last_seen_at: now, ...queueReport(report, now) }).where('id', '=', node.id).execute();
     throw new AppError('NOT_FOUND', 'no policy has been published for this node yet');
   }
   await recordPull(ctx, node.id, v, report);
@@ -190,6 +189,9 @@ export async function servePolicy(ctx: AppContext, node: { id: string }, ifNoneM
   const { lua_text } = await ctx.db.selectFrom('policy_versions').select('lua_text').where('id', '=', v.id).executeTakeFirstOrThrow();
   return { status: 200, text: lua_text, etag, version: v.version, signature: v.signature, modelSha256: v.model_sha256 };
 }
+
+/** The columns a pull's queue count sets (none when the node did not say). */
+const queueReport = (report: NodeReport | null, now: Date) => (report?.queuedMessages == null ? {} : { queued_messages: report.queuedMessages, queued_messages_at: now });
 
 async function recordPull(ctx: AppContext, nodeId: string, served: { id: string; content_sha256: string }, report: NodeReport | null): Promise<void> {
   const now = ctx.now();
@@ -217,10 +219,9 @@ async function recordPull(ctx: AppContext, nodeId: string, served: { id: string;
   // a pull every few seconds need not be a write every few seconds: one a second is exact enough
   if (Object.keys(set).length === 0 && before.last_pull_at && now.getTime() - before.last_pull_at.getTime() < 1000) return;
   // the queue report rides along with the write, never causes one: its age is the pull's, to a second
-  const queued = report?.queuedMessages ?? null;
   await ctx.db
     .updateTable('nodes')
-    .set({ ...set, last_pull_at: now, last_seen_at: now, ...(queued !== null ? { queued_messages: queued, queued_messages_at: now } : {}) })
+    .set({ ...set, last_pull_at: now, last_seen_at: now, ...queueReport(report, now) })
     .where('id', '=', nodeId)
     .execute();
 }

@@ -53,31 +53,27 @@ export async function applyNodeProbe(
   caller: Caller,
   nodeId: string,
   probe: { connected: boolean | null; detail: string | null; audit: 'always' | 'on_change'; note?: string | undefined },
-): Promise<{ before: boolean | null; projectId: string | null; projectBefore: Port25Egress | null; projectAfter: Port25Egress | null; at: Date | null }> {
+): Promise<{ before: boolean | null; projectBefore: Port25Egress | null; projectAfter: Port25Egress | null; at: Date | null }> {
   const now = ctx.now();
   // project before node, the order recordEgressEvent takes them in: a node's probe and an operator's
   // event at the same moment then queue instead of deadlocking. FOR NO KEY UPDATE, because nothing
   // here changes a key: the foreign-key checks of an IP being bought for the node (KEY SHARE on node
-  // and project) go on beside it instead of waiting in a cycle
+  // and project) go on beside it instead of waiting in a cycle. (A node's project never changes, so
+  // reading it unlocked first is safe.)
   const owner = await tx.selectFrom('nodes').select('provider_project_id').where('id', '=', nodeId).executeTakeFirst();
   if (!owner) throw notFound('node', nodeId);
-  if (owner.provider_project_id !== null) await tx.selectFrom('provider_projects').select('id').where('id', '=', owner.provider_project_id).forNoKeyUpdate().execute();
-  const node = await tx.selectFrom('nodes').select(['id', 'provider_project_id', 'port25_probe_ok', 'port25_probe_at']).where('id', '=', nodeId).forNoKeyUpdate().executeTakeFirst();
-  if (!node) throw notFound('node', nodeId);
+  const projectId = owner.provider_project_id;
+  const project = projectId === null ? null : await tx.selectFrom('provider_projects').select('port25_egress').where('id', '=', projectId).forNoKeyUpdate().executeTakeFirstOrThrow();
+  const node = await tx.selectFrom('nodes').select(['port25_probe_ok', 'port25_probe_at']).where('id', '=', nodeId).forNoKeyUpdate().executeTakeFirstOrThrow();
   await tx
     .updateTable('nodes')
     .set({ ...(probe.connected === null ? {} : { port25_probe_ok: probe.connected, port25_probe_at: now }), port25_probe_detail: probe.detail, updated_at: now })
     .where('id', '=', nodeId)
     .execute();
-  let projectBefore: Port25Egress | null = null;
-  let projectAfter: Port25Egress | null = null;
-  if (node.provider_project_id !== null) {
-    const project = await tx.selectFrom('provider_projects').select('port25_egress').where('id', '=', node.provider_project_id).forNoKeyUpdate().executeTakeFirstOrThrow();
-    projectBefore = project.port25_egress;
-    projectAfter = probe.connected === null ? projectBefore : nextEgressState(projectBefore, { kind: 'probe', connected: probe.connected });
-    if (projectAfter !== projectBefore) {
-      await tx.updateTable('provider_projects').set({ port25_egress: projectAfter, port25_changed_at: now, updated_at: now }).where('id', '=', node.provider_project_id).execute();
-    }
+  const projectBefore = project?.port25_egress ?? null;
+  const projectAfter = projectBefore === null || probe.connected === null ? projectBefore : nextEgressState(projectBefore, { kind: 'probe', connected: probe.connected });
+  if (projectAfter !== projectBefore) {
+    await tx.updateTable('provider_projects').set({ port25_egress: projectAfter!, port25_changed_at: now, updated_at: now }).where('id', '=', projectId!).execute();
   }
   const changed = (probe.connected !== null && probe.connected !== node.port25_probe_ok) || projectAfter !== projectBefore;
   if (probe.audit === 'always' || changed) {
@@ -88,13 +84,13 @@ export async function applyNodeProbe(
       details: {
         connected: probe.connected,
         before: node.port25_probe_ok,
-        ...(node.provider_project_id !== null ? { provider_project_id: node.provider_project_id, project_before: projectBefore, project_after: projectAfter } : {}),
+        ...(projectId !== null ? { provider_project_id: projectId, project_before: projectBefore, project_after: projectAfter } : {}),
         ...(probe.detail !== null ? { detail: probe.detail } : {}),
         ...(probe.note !== undefined ? { note: probe.note } : {}),
       },
     });
   }
-  return { before: node.port25_probe_ok, projectId: node.provider_project_id, projectBefore, projectAfter, at: probe.connected === null ? node.port25_probe_at : now };
+  return { before: node.port25_probe_ok, projectBefore, projectAfter, at: probe.connected === null ? node.port25_probe_at : now };
 }
 
 /** `POST /v1/nodes/{id}/egress-probe`: what the node saw, judged here. */

@@ -147,17 +147,16 @@ export async function recordEgressEvent(ctx: AppContext, caller: Caller, project
     const before = await tx.selectFrom('provider_projects').select(COLUMNS).where('id', '=', projectId).forNoKeyUpdate().executeTakeFirst();
     if (!before) throw notFound('provider project', projectId);
     let probedAt: Date | null = null;
+    // a probe moves the project through applyNodeProbe; the operator's events here, in the one write
+    // that also keeps the note
+    let egress: { port25_egress?: Port25Egress; port25_changed_at?: Date } = {};
     if (input.event === 'probe') {
       const node = await tx.selectFrom('nodes').select('id').where('id', '=', input.node_id).where('provider_project_id', '=', projectId).executeTakeFirst();
       if (!node) throw notFound('node of this provider project', input.node_id);
       probedAt = (await applyNodeProbe(tx, ctx, caller, input.node_id, { connected: input.connected, detail: `recorded by an operator${input.note !== undefined ? `: ${input.note}` : ''}`, audit: 'always', note: input.note })).at;
     } else {
       const next = nextEgressState(before.port25_egress, { kind: input.event });
-      await tx
-        .updateTable('provider_projects')
-        .set({ port25_egress: next, ...(next !== before.port25_egress ? { port25_changed_at: now } : {}), updated_at: now })
-        .where('id', '=', projectId)
-        .execute();
+      egress = { port25_egress: next, ...(next !== before.port25_egress ? { port25_changed_at: now } : {}) };
       await writeAudit(tx, caller, {
         action: `provider_project.egress.${input.event}`,
         targetType: 'provider_project',
@@ -167,7 +166,7 @@ export async function recordEgressEvent(ctx: AppContext, caller: Caller, project
     }
     const row = await tx
       .updateTable('provider_projects')
-      .set({ ...(input.note !== undefined ? { port25_note: input.note } : {}), updated_at: now })
+      .set({ ...egress, ...(input.note !== undefined ? { port25_note: input.note } : {}), updated_at: now })
       .where('id', '=', projectId)
       .returning(COLUMNS)
       .executeTakeFirstOrThrow();

@@ -14,7 +14,11 @@ import type { HonoEnv } from '../env.js';
 import { clientCertificate } from '../peer.js';
 import { metered, requireAuth } from './auth.js';
 
-export function requireNode(opts: { orOperator?: TokenScope } = {}): MiddlewareHandler<HonoEnv> {
+/**
+ * `self`: the route names a node in its path (`{node_id}`), and a node may act only as itself there
+ * (its policy, its keys, its probe); another node's id is 403, whatever the token.
+ */
+export function requireNode(opts: { orOperator?: TokenScope; self?: boolean } = {}): MiddlewareHandler<HonoEnv> {
   const operatorAuth = opts.orOperator ? requireAuth(opts.orOperator) : null;
   return async (c, next) => {
     const m = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
@@ -40,6 +44,7 @@ export function requireNode(opts: { orOperator?: TokenScope } = {}): MiddlewareH
         c.var.log.warn({ node: node.name, cert_names: cert.names }, 'node request refused: the client certificate names another node');
         throw new AppError('FORBIDDEN', `the client certificate does not name node ${node.name} (its CN or a DNS name of its SAN must)`, { context: { certificate_names: cert.names } });
       }
+      if (opts.self && c.req.param('node_id') !== node.id) throw new AppError('FORBIDDEN', `node ${node.name} may act only for itself, not for the node in the path`);
       c.set('node', node);
       c.set('log', c.var.log.child({ node: node.name }));
       return next();

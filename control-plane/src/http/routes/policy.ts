@@ -63,14 +63,12 @@ const tags = ['policy'];
 export function registerPolicyRoutes(app: App): void {
   app.openapi(
     createRoute({
-      method: 'get', path: '/v1/nodes/{node_id}/policy', tags, security, middleware: [requireNode()] as const,
-      summary: 'The node\'s current policy module (node token; If-None-Match gives 304; X-KCP-Signature is Ed25519 over the body). The node reports what it runs in X-KCP-Running-SHA256, X-KCP-Running-Copy and X-KCP-Install-Error',
+      method: 'get', path: '/v1/nodes/{node_id}/policy', tags, security, middleware: [requireNode({ self: true })] as const,
+      summary: 'The node\'s current policy module (node token; If-None-Match gives 304; X-KCP-Signature is Ed25519 over the body). The node reports what it runs in X-KCP-Running-SHA256, X-KCP-Running-Copy and X-KCP-Install-Error, and the messages its kumod holds in X-KCP-Queued-Messages',
       request: { params: nodePath },
       responses: { 200: { description: 'The module', content: lua }, 304: { description: 'Unchanged' }, ...errorResponses },
     }),
     async (c) => {
-      const nodeId = c.req.valid('param').node_id;
-      if (c.var.node.id !== nodeId) throw new AppError('FORBIDDEN', 'a node may only pull its own policy');
       const report = parseNodeReport((name) => c.req.header(name));
       if (report && 'problems' in report) throw validationFailed(report.problems);
       const served = await servePolicy(c.var.ctx, c.var.node, c.req.header('if-none-match'), report);
@@ -85,7 +83,7 @@ export function registerPolicyRoutes(app: App): void {
   );
   app.openapi(
     createRoute({
-      method: 'get', path: '/v1/nodes/{node_id}/dkim-keys', tags, security, middleware: [requireNode()] as const,
+      method: 'get', path: '/v1/nodes/{node_id}/dkim-keys', tags, security, middleware: [requireNode({ self: true })] as const,
       summary: 'DKIM private keys for the node to write as separate 0600 files (node token; audited)',
       request: { params: nodePath },
       responses: {
@@ -94,7 +92,6 @@ export function registerPolicyRoutes(app: App): void {
       },
     }),
     async (c) => {
-      if (c.var.node.id !== c.req.valid('param').node_id) throw new AppError('FORBIDDEN', 'a node may only fetch its own keys');
       c.header('cache-control', 'no-store');
       return c.json({ keys: await dkimKeysForNode(c.var.ctx, c.var.node) }, 200);
     },

@@ -8,7 +8,6 @@ import type { App } from '../app.js';
 import { callerOf } from '../env.js';
 import { requireAuth } from '../middleware/auth.js';
 import { requireNode } from '../middleware/node-auth.js';
-import { AppError } from '../../domain/shared/errors.js';
 import { PROBE_OUTCOMES } from '../../domain/provisioning/egress.js';
 import { recordNodeProbe } from '../../app/provisioning/egress-probes.js';
 import { errorResponses, idParam, json, page, pageQuery, slug, timestamp } from '../schemas.js';
@@ -190,15 +189,11 @@ export function registerProvisioningRoutes(app: App): void {
   );
   app.openapi(
     createRoute({
-      method: 'post', path: '/v1/nodes/{node_id}/egress-probe', tags, security, summary: "A node's own port-25 probe (mta-nodes/bin/kcp-egress-probe), with its node token; the verdict is drawn here", middleware: [requireNode()] as const,
+      method: 'post', path: '/v1/nodes/{node_id}/egress-probe', tags, security, summary: "A node's own port-25 probe (mta-nodes/bin/kcp-egress-probe), with its node token; the verdict is drawn here", middleware: [requireNode({ self: true })] as const,
       request: { params: idParam('node_id'), body: { content: { 'application/json': { schema: probeBody } }, required: true } },
       responses: { 200: json(probeResult, 'Recorded'), ...errorResponses },
     }),
-    async (c) => {
-      const nodeId = c.req.valid('param').node_id;
-      if (c.var.node.id !== nodeId) throw new AppError('FORBIDDEN', 'a node may only report its own probe');
-      return c.json(await recordNodeProbe(c.var.ctx, nodeId, c.var.requestId, c.req.valid('json').attempts), 200);
-    },
+    async (c) => c.json(await recordNodeProbe(c.var.ctx, c.var.node.id, c.var.requestId, c.req.valid('json').attempts), 200),
   );
   app.openapi(
     createRoute({
